@@ -1,0 +1,131 @@
+"""Deployments: a name that jobs and the HTTP shim use instead of a package path.
+
+A deployment pins a package by digest. Creating one copies the package into
+the home's content-addressed store (``packages/<digest>``), so editing the
+original directory later cannot change what the deployment scores with.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from batch.errors import DeploymentError
+from batch.models.manifest import MANIFEST_NAME
+from batch.models.package import ModelPackage, open_package
+from batch.settings import home_dir
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class Deployment(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="Deployment name.")
+    package_digest: str = Field(description="Digest of the champion package.")
+    package_path: str = Field(description="The champion package in the home's store.")
+    model_name: str
+    model_version: str
+    created_at: datetime
+
+
+class DeploymentRegistry:
+    """Deployments stored as JSON files under ``<home>/deployments``."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home or home_dir()
+        self._dir = self.home / "deployments"
+        self._store = self.home / "packages"
+
+    def create(self, name: str, package: ModelPackage, *, replace: bool = False) -> Deployment:
+        """Register ``package`` under ``name``.
+
+        Raises:
+            DeploymentError: a bad name, or the name is taken and not ``replace``.
+        """
+        if not _NAME.match(name):
+            raise DeploymentError(
+                f"deployment name {name!r} must be 1-64 letters, digits, '.', '_' or '-'"
+            )
+        if self._file(name).exists() and not replace:
+            raise DeploymentError(f"deployment {name!r} already exists; pass --replace")
+        stored = self._store_package(package)
+        deployment = Deployment(
+            name=name,
+            package_digest=stored.digest,
+            package_path=str(stored.path),
+            model_name=stored.manifest.name,
+            model_version=stored.manifest.version,
+            created_at=datetime.now(UTC),
+        )
+        _write_atomic(self._file(name), deployment.model_dump_json(indent=2))
+        return deployment
+
+    def _store_package(self, package: ModelPackage) -> ModelPackage:
+        target = self._store / package.digest
+        if not (target / MANIFEST_NAME).exists():
+            self._store.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self._store))
+            shutil.copytree(package.path, tmp, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__", ".*"))
+            try:
+                os.replace(tmp, target)
+            except OSError:  # stored meanwhile by someone else
+                shutil.rmtree(tmp, ignore_errors=True)
+        stored = open_package(target)
+        if stored.digest != package.digest:
+            raise DeploymentError(f"{target}: stored package does not match its digest")
+        return stored
+
+    def get(self, name: str) -> Deployment:
+        path = self._file(name)
+        if not _NAME.match(name) or not path.exists():
+            known = ", ".join(d.name for d in self.list()) or "none yet"
+            raise DeploymentError(f"no deployment named {name!r} (deployments: {known})")
+        try:
+            return Deployment.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValidationError as exc:
+            raise DeploymentError(f"{path}: corrupt deployment record: {exc}") from exc
+
+    def list(self) -> list[Deployment]:
+        if not self._dir.exists():
+            return []
+        return [self.get(p.stem) for p in sorted(self._dir.glob("*.json"))]
+
+    def package(self, name: str) -> ModelPackage:
+        deployment = self.get(name)
+        package = open_package(deployment.package_path)
+        if package.digest != deployment.package_digest:
+            raise DeploymentError(
+                f"deployment {name!r}: stored package {deployment.package_path} was modified "
+                f"(digest {package.short_id}, expected {deployment.package_digest[:12]})"
+            )
+        return package
+
+    def _file(self, name: str) -> Path:
+        return self._dir / f"{name}.json"
+
+
+def resolve_model(ref: str, registry: DeploymentRegistry | None = None) -> ModelPackage:
+    """A package directory path, or else a deployment name."""
+    path = Path(ref).expanduser()
+    if (path / MANIFEST_NAME).exists() or path.is_dir():
+        return open_package(path)
+    try:
+        return (registry or DeploymentRegistry()).package(ref)
+    except DeploymentError as exc:
+        raise DeploymentError(f"--model {ref!r} is neither a package directory nor a "
+                              f"deployment: {exc}") from exc
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,187 @@
+"""One chunk in, predictions out: Arrow batch -> Arrow batch.
+
+Output columns follow the Portable Prediction Server:
+
+- regression: ``<target>_PREDICTION``
+- binary: ``<target>_<label>_PREDICTION`` per class, ``<target>_PREDICTION``,
+  ``THRESHOLD``, ``POSITIVE_CLASS``
+- multiclass: ``<target>_<label>_PREDICTION`` per class, ``<target>_PREDICTION``
+
+Passthrough columns come first and ``prediction_status`` (``OK`` or the reason
+a row could not be scored) last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from batch.errors import ModelOutputError, SchemaError
+from batch.models.loaders import Scorer
+from batch.models.manifest import ModelManifest, TargetType
+from batch.models.package import ModelPackage
+from batch.validation import check_schema, coerce_features
+
+STATUS_COLUMN = "prediction_status"
+STATUS_OK = "OK"
+PROBABILITY_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringOptions:
+    """What to carry through and what to add beside the predictions."""
+
+    passthrough: tuple[str, ...] = ()
+    passthrough_all: bool = False
+    status_column: bool = True
+
+
+def prediction_fields(manifest: ModelManifest) -> list[pa.Field]:
+    """The prediction columns a package produces, in output order."""
+    target = manifest.target
+    name = target.name
+    if target.type is TargetType.REGRESSION:
+        return [pa.field(f"{name}_PREDICTION", pa.float64())]
+    fields = [pa.field(f"{name}_{label}_PREDICTION", pa.float64()) for label in target.classes]
+    fields.append(pa.field(f"{name}_PREDICTION", pa.string()))
+    if target.type is TargetType.BINARY:
+        fields += [pa.field("THRESHOLD", pa.float64()), pa.field("POSITIVE_CLASS", pa.string())]
+    return fields
+
+
+def passthrough_columns(input_schema: pa.Schema, options: ScoringOptions) -> list[str]:
+    if options.passthrough_all:
+        return list(input_schema.names)
+    missing = [c for c in options.passthrough if c not in input_schema.names]
+    if missing:
+        raise SchemaError(
+            f"passthrough column {', '.join(map(repr, missing))} is not in the input; "
+            f"it has: {', '.join(input_schema.names)}"
+        )
+    return list(dict.fromkeys(options.passthrough))
+
+
+def output_schema(
+    manifest: ModelManifest, input_schema: pa.Schema, options: ScoringOptions
+) -> pa.Schema:
+    """The schema :func:`score_batch` produces; checks the input first.
+
+    Raises:
+        SchemaError: a required feature or a passthrough column is missing, or a
+            passthrough column has the name of a prediction column.
+    """
+    check_schema(manifest, input_schema)
+    fields = [input_schema.field(c) for c in passthrough_columns(input_schema, options)]
+    predicted = prediction_fields(manifest)
+    if options.status_column:
+        predicted.append(pa.field(STATUS_COLUMN, pa.string()))
+    clash = sorted({f.name for f in fields} & {f.name for f in predicted})
+    if clash:
+        raise SchemaError(
+            f"passthrough column {', '.join(map(repr, clash))} has the name of an output "
+            "column; drop it from the passthrough or rename it in the input"
+        )
+    return pa.schema(fields + predicted)
+
+
+def score_batch(
+    batch: pa.RecordBatch,
+    package: ModelPackage,
+    scorer: Scorer,
+    options: ScoringOptions,
+) -> pa.RecordBatch:
+    """Score one batch.
+
+    Rows whose values cannot be coerced get null predictions and a status
+    naming the column and value; the rest are scored.
+
+    Raises:
+        SchemaError: see :func:`output_schema`.
+        ModelOutputError: the model's output breaks the contract.
+        UserCodeError: the model raised.
+    """
+    manifest = package.manifest
+    schema = output_schema(manifest, batch.schema, options)
+    features = coerce_features(batch, manifest)
+    valid = features.valid
+    n = batch.num_rows
+    if valid.all():
+        raw = scorer.predict(features.frame) if n else None
+    else:
+        subset = features.frame.loc[valid].reset_index(drop=True)
+        raw = scorer.predict(subset) if len(subset) else None
+    columns = [batch.column(c) for c in passthrough_columns(batch.schema, options)]
+    columns += _prediction_arrays(package, raw, valid)
+    if options.status_column:
+        status = np.full(n, STATUS_OK, dtype=object)
+        if features.reasons is not None:
+            status[~valid] = features.reasons[~valid]
+        columns.append(pa.array(status, type=pa.string()))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _prediction_arrays(
+    package: ModelPackage, raw: np.ndarray | None, valid: np.ndarray
+) -> list[pa.Array]:
+    target = package.manifest.target
+    n, m = len(valid), int(valid.sum())
+    if target.type is TargetType.REGRESSION:
+        values = _checked_values(package, raw, m)
+        return [_scatter(values, valid)]
+    probs = _checked_probabilities(package, raw, m)
+    classes = np.array(target.classes, dtype=object)
+    if target.type is TargetType.BINARY:
+        pos = list(target.classes).index(target.positive)
+        labels = np.where(probs[:, pos] > target.threshold, target.positive, target.negative)
+    else:
+        labels = classes[np.argmax(probs, axis=1)] if m else np.array([], dtype=object)
+    arrays = [_scatter(probs[:, j], valid) for j in range(len(classes))]
+    arrays.append(_scatter(labels.astype(object), valid, pa.string()))
+    if target.type is TargetType.BINARY:
+        arrays.append(pa.array(np.full(n, target.threshold), type=pa.float64()))
+        arrays.append(pa.array(np.full(n, target.positive, dtype=object), type=pa.string()))
+    return arrays
+
+
+def _scatter(values: np.ndarray, valid: np.ndarray, typ: pa.DataType | None = None) -> pa.Array:
+    typ = typ or pa.float64()
+    if valid.all():
+        return pa.array(values, type=typ)
+    full = np.empty(len(valid), dtype=values.dtype if typ == pa.float64() else object)
+    full[valid] = values
+    return pa.array(full, type=typ, mask=~valid)
+
+
+def _checked_values(package: ModelPackage, raw: np.ndarray | None, m: int) -> np.ndarray:
+    if raw is None:
+        return np.empty(0)
+    values = np.asarray(raw, dtype=np.float64)
+    if values.shape != (m,):
+        raise ModelOutputError(
+            f"{package.label}: returned {values.shape} predictions for {m} rows"
+        )
+    return values
+
+
+def _checked_probabilities(package: ModelPackage, raw: np.ndarray | None, m: int) -> np.ndarray:
+    k = len(package.manifest.target.classes)
+    if raw is None:
+        return np.empty((0, k))
+    probs = np.asarray(raw, dtype=np.float64)
+    if probs.shape != (m, k):
+        raise ModelOutputError(
+            f"{package.label}: returned probabilities of shape {probs.shape}, "
+            f"expected ({m}, {k}) for classes {list(package.manifest.target.classes)}"
+        )
+    bad = ~np.isfinite(probs).all(axis=1)
+    bad |= ((probs < -PROBABILITY_TOLERANCE) | (probs > 1 + PROBABILITY_TOLERANCE)).any(axis=1)
+    bad |= np.abs(probs.sum(axis=1) - 1.0) > PROBABILITY_TOLERANCE
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ModelOutputError(
+            f"{package.label}: invalid probabilities {probs[i].tolist()} for scored row {i} "
+            f"({int(bad.sum())} such rows); each must be finite, in [0, 1] and sum to 1"
+        )
+    return probs

@@ -1,0 +1,166 @@
+"""Fitting input columns to a model's feature schema.
+
+Whole-input problems (a missing required column, a column of a type that can
+never hold the feature) raise :class:`SchemaError` before anything is scored.
+Value problems (``'abc'`` in a number column) mark just that row: the row's
+reason names the column and the value, and the other rows score normally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from batch.errors import SchemaError
+from batch.models.manifest import Feature, FeatureType, ModelManifest
+
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureFrame:
+    """Model-ready features plus, per row, why it cannot be scored (or None)."""
+
+    frame: pd.DataFrame
+    reasons: np.ndarray | None  # object array of str/None, or None when every row is fine
+
+    @property
+    def valid(self) -> np.ndarray:
+        if self.reasons is None:
+            return np.ones(len(self.frame), dtype=bool)
+        return np.array([r is None for r in self.reasons], dtype=bool)
+
+
+def check_schema(manifest: ModelManifest, schema: pa.Schema, *, source: str = "input") -> None:
+    """Raise :class:`SchemaError` if a required feature column is absent or unusable."""
+    names = set(schema.names)
+    missing = [f.name for f in manifest.features if f.required and f.name not in names]
+    if missing:
+        cols = ", ".join(repr(m) for m in missing)
+        raise SchemaError(
+            f"{source} has no column {cols} required by model '{manifest.name}'; "
+            f"it has: {', '.join(schema.names) or '(no columns)'}"
+        )
+    for feature in manifest.features:
+        if feature.name in names:
+            _check_type(feature, schema.field(feature.name).type, source)
+
+
+def _check_type(feature: Feature, typ: pa.DataType, source: str) -> None:
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    usable = (
+        pa.types.is_null(typ)
+        or pa.types.is_string(typ)
+        or pa.types.is_large_string(typ)
+        or pa.types.is_integer(typ)
+        or pa.types.is_floating(typ)
+        or pa.types.is_decimal(typ)
+        or pa.types.is_boolean(typ)
+    )
+    if not usable:
+        raise SchemaError(
+            f"{source} column '{feature.name}' has type {typ}, which cannot hold a "
+            f"{feature.type} feature"
+        )
+
+
+def coerce_features(batch: pa.RecordBatch, manifest: ModelManifest) -> FeatureFrame:
+    """Build the model's input frame from ``batch`` (columns in schema order)."""
+    n = batch.num_rows
+    reasons: np.ndarray | None = None
+    columns: dict[str, object] = {}
+    for feature in manifest.features:
+        idx = batch.schema.get_field_index(feature.name)
+        arr = batch.column(idx) if idx >= 0 else pa.nulls(n)
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        values, bad = _coerce(feature, arr)
+        columns[feature.name] = values
+        if bad is not None and bad.any():
+            if reasons is None:
+                reasons = np.full(n, None, dtype=object)
+            shown = arr.to_pandas(types_mapper=None).astype(object)
+            for i in np.flatnonzero(bad):
+                msg = f"column '{feature.name}' has {shown[i]!r} (expected {_expected(feature)})"
+                reasons[i] = msg if reasons[i] is None else f"{reasons[i]}; {msg}"
+    return FeatureFrame(pd.DataFrame(columns, index=pd.RangeIndex(n)), reasons)
+
+
+def _expected(feature: Feature) -> str:
+    return {
+        FeatureType.NUMBER: "a number",
+        FeatureType.INTEGER: "an integer",
+        FeatureType.CATEGORY: "a category",
+        FeatureType.BOOLEAN: "true or false",
+    }[feature.type]
+
+
+def _coerce(feature: Feature, arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    if feature.type is FeatureType.CATEGORY:
+        return _to_category(arr), None
+    if feature.type is FeatureType.BOOLEAN:
+        return _to_boolean(arr)
+    values, bad = _to_number(arr)
+    if feature.type is FeatureType.INTEGER:
+        frac = np.isfinite(values) & (values != np.floor(values))
+        bad = frac if bad is None else bad | frac
+        values = np.where(frac, np.nan, values)
+    return values, bad
+
+
+def _is_text(typ: pa.DataType) -> bool:
+    return pa.types.is_string(typ) or pa.types.is_large_string(typ)
+
+
+def _to_number(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    if not _is_text(arr.type):
+        # int -> float and decimal -> float are the safe upcasts
+        return _float_numpy(pc.cast(arr, pa.float64())), None
+    trimmed = pc.utf8_trim_whitespace(arr)
+    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    try:
+        return _float_numpy(pc.cast(trimmed, pa.float64())), None
+    except pa.ArrowInvalid:
+        pass  # some value is not a number: find which, row by row but vectorised
+    as_pd = trimmed.to_pandas()
+    values = pd.to_numeric(as_pd, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.isnan(values) & as_pd.notna().to_numpy() & ~as_pd.str.lower().isin(
+        ["nan", "na", "n/a", "null", "none", "-nan"]
+    ).to_numpy()
+    return values, bad
+
+
+def _float_numpy(arr: pa.Array) -> np.ndarray:
+    return arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+
+
+def _to_category(arr: pa.Array) -> np.ndarray:
+    if pa.types.is_null(arr.type):
+        return np.full(len(arr), np.nan, dtype=object)
+    if not _is_text(arr.type):
+        arr = pc.cast(arr, pa.string())  # Arrow spells 3.0 as "3", as a CSV would
+    out = arr.to_numpy(zero_copy_only=False)
+    out = out.astype(object, copy=False)
+    out[pd.isna(out)] = np.nan
+    return out
+
+
+def _to_boolean(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    if pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type):
+        return _float_numpy(pc.cast(arr, pa.float64())), None
+    if not _is_text(arr.type):
+        values = _float_numpy(pc.cast(arr, pa.float64()))
+        bad = ~np.isnan(values) & ~np.isin(values, [0.0, 1.0])
+        return np.where(bad, np.nan, values), bad
+    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(arr)).to_pandas()
+    values = np.full(len(arr), np.nan)
+    values[lowered.isin(_TRUE).to_numpy()] = 1.0
+    values[lowered.isin(_FALSE).to_numpy()] = 0.0
+    bad = np.isnan(values) & lowered.notna().to_numpy() & (lowered != "").to_numpy()
+    return values, bad

@@ -1,0 +1,174 @@
+"""File formats (CSV, Parquet, JSON lines) and their options.
+
+Readers and writers stream: pyarrow's CSV and JSON streaming readers, Parquet
+row-group iteration, and incremental writers, so memory does not grow with the
+input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO, Any, Literal
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.json as pjson
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connectors.errors import ConnectorError, InputFormatError
+
+Format = Literal["csv", "parquet", "jsonl"]
+_EXTENSIONS: dict[str, Format] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+BLOCK_SIZE = 4 << 20
+
+
+class FileOptions(BaseModel):
+    """Options for file intake and output (``--input-option KEY=VALUE``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: Format | None = Field(default=None, description="csv, parquet or jsonl; "
+                                  "default from the file extension.")
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1,
+                                  description="CSV field delimiter (default ',' or tab for .tsv).")
+    quotechar: str = Field(default='"', min_length=1, max_length=1, description="CSV quote.")
+    encoding: str = Field(default="utf-8", description="CSV text encoding.")
+    compression: Literal["infer", "gzip", "none"] = Field(
+        default="infer", description="gzip from a .gz suffix unless given.")
+
+
+def parse_options(options: Mapping[str, str], *, side: str) -> FileOptions:
+    """Validate ``KEY=VALUE`` options; the error names the bad key."""
+    try:
+        return FileOptions.model_validate(dict(options))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        known = ", ".join(FileOptions.model_fields)
+        raise ConnectorError(
+            f"{side} option '{key}': {err['msg']} (known options: {known})"
+        ) from exc
+
+
+def split_compression(path: str, options: FileOptions) -> tuple[str, bool]:
+    """The path without ``.gz`` and whether it is gzip-compressed."""
+    gz = path.lower().endswith(".gz")
+    stem = path[:-3] if gz else path
+    if options.compression == "gzip":
+        return stem, True
+    if options.compression == "none":
+        return path, False
+    return stem, gz
+
+
+def detect_format(path: str, options: FileOptions) -> Format:
+    if options.format:
+        return options.format
+    stem, _ = split_compression(path, options)
+    for ext, fmt in _EXTENSIONS.items():
+        if stem.lower().endswith(ext):
+            return fmt
+    raise ConnectorError(
+        f"{path}: cannot tell the format from the extension; pass --input-format/"
+        "--output-format (csv, parquet or jsonl)"
+    )
+
+
+def _delimiter(path: str, options: FileOptions) -> str:
+    if options.delimiter:
+        return options.delimiter
+    return "\t" if ".tsv" in path.lower() else ","
+
+
+def csv_reader(
+    stream: IO[bytes], path: str, options: FileOptions, text_columns: Sequence[str]
+) -> Any:
+    """A streaming CSV reader; columns typed null by the first block are read as text."""
+    read = pcsv.ReadOptions(block_size=BLOCK_SIZE, encoding=options.encoding)
+    parse = pcsv.ParseOptions(delimiter=_delimiter(path, options), quote_char=options.quotechar)
+    types = {c: pa.string() for c in text_columns}
+    convert = pcsv.ConvertOptions(column_types=types, strings_can_be_null=True)
+    return pcsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
+
+
+def json_reader(stream: IO[bytes]) -> Any:
+    return pjson.open_json(stream, read_options=pjson.ReadOptions(block_size=BLOCK_SIZE))
+
+
+def parquet_batches(file: pq.ParquetFile, rows: int) -> Iterator[pa.RecordBatch]:
+    yield from file.iter_batches(batch_size=rows)
+
+
+_COLUMN_NO = re.compile(r"In CSV column #(\d+): ")
+
+
+def translate_arrow_error(exc: Exception, path: str, header: Sequence[str] = ()) -> ConnectorError:
+    """Turn a pyarrow parse error into a message that names the file and the fix."""
+    msg = str(exc).strip()
+    m = _COLUMN_NO.search(msg)
+    column = ""
+    if m:
+        idx = int(m.group(1))
+        column = f"column '{header[idx]}'" if idx < len(header) else f"column #{idx}"
+        msg = _COLUMN_NO.sub("", msg)
+    if "Empty CSV file" in msg or msg.startswith("Empty"):
+        return InputFormatError(f"{path}: the file is empty (no header, no rows)")
+    if "invalid UTF8" in msg or "UTF-8" in msg or "decode" in msg.lower():
+        where = f" in {column}" if column else ""
+        return InputFormatError(
+            f"{path}: bytes that are not valid UTF-8{where}; pass --encoding with the file's "
+            "encoding (for example --encoding latin-1)"
+        )
+    if "CSV parse error" in msg:
+        return InputFormatError(
+            f"{path}: {msg}; check the delimiter (--delimiter) and quoting (--quotechar)"
+        )
+    if "JSON parse error" in msg or "JSON" in msg:
+        return InputFormatError(f"{path}: {msg}")
+    if "conversion error" in msg:
+        where = f"{column}: " if column else ""
+        return InputFormatError(
+            f"{path}: {where}{msg}; the column's type was inferred from the first rows"
+        )
+    return InputFormatError(f"{path}: cannot read: {msg}")
+
+
+class BatchWriter:
+    """Writes batches of one schema to a binary stream in one format."""
+
+    def __init__(self, sink: IO[bytes], fmt: Format, schema: pa.Schema, options: FileOptions,
+                 path: str) -> None:
+        self.format = fmt
+        self._sink = sink
+        self._writer: Any = None
+        if fmt == "csv":
+            opts = pcsv.WriteOptions(delimiter=_delimiter(path, options),
+                                     quoting_style="needed")
+            self._writer = pcsv.CSVWriter(sink, schema, write_options=opts)
+        elif fmt == "parquet":
+            self._writer = pq.ParquetWriter(sink, schema, compression="snappy")
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self.format == "jsonl":
+            if batch.num_rows:
+                text = batch.to_pandas().to_json(orient="records", lines=True)
+                self._sink.write(text.encode("utf-8"))
+                if not text.endswith("\n"):
+                    self._sink.write(b"\n")
+            return
+        self._writer.write_batch(batch)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
