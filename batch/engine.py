@@ -8,11 +8,13 @@ aborts it, leaving the destination as it was.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from batch.deployments import resolve_model
@@ -64,6 +66,12 @@ class JobReport:
 ProgressCallback = Callable[[Progress, JobReport], None]
 
 
+def _peek(batches: Iterator[pa.RecordBatch]) -> tuple[Iterator[pa.RecordBatch], bool]:
+    """The same batches, and whether there is at most one."""
+    head = list(itertools.islice(batches, 2))
+    return itertools.chain(head, batches), len(head) <= 1
+
+
 def new_job_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
 
@@ -97,9 +105,12 @@ def run_job(
                                            overwrite=spec.overwrite))
         try:
             output.start(schema)
+            chunks, single = _peek(intake.batches())
             workers = default_workers() if spec.workers is None else spec.workers
+            if single:
+                workers = 0  # one chunk: starting processes would cost more than it saves
             with ScoringPool(package, options, workers=workers) as pool:
-                for result in pool.map_ordered(intake.batches()):
+                for result in pool.map_ordered(chunks):
                     output.write(result.batch)
                     report.chunks += 1
                     report.rows_scored += result.batch.num_rows

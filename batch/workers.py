@@ -123,7 +123,9 @@ def _failed(batch: pa.RecordBatch) -> int:
     return int(pc.sum(pc.not_equal(batch.column(idx), STATUS_OK)).as_py() or 0)
 
 
-def score_local(package: ModelPackage, batch: pa.RecordBatch, options: ScoringOptions) -> ChunkResult:
+def score_local(
+    package: ModelPackage, batch: pa.RecordBatch, options: ScoringOptions
+) -> ChunkResult:
     """Score in this process, with this process's cache."""
     cache = process_cache()
     out = score_batch(batch, package, cache.get(package), options)

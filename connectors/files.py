@@ -8,16 +8,17 @@ failed job leaves nothing where results are read.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import uuid
 from collections.abc import Iterator
+from glob import has_magic
 from typing import Any
 
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
-from glob import has_magic
 
 from connectors.base import IntakeRequest, OutputRequest, Progress
 from connectors.chunks import rechunk
@@ -155,10 +156,8 @@ class FileIntake:
         _ = self.schema
         def all_files() -> Iterator[pa.RecordBatch]:
             for i, path in enumerate(self._paths):
-                if i == 0 and self._open is not None:
-                    reader = self._open[1]
-                else:
-                    reader = self._reader(path)
+                first = i == 0 and self._open is not None
+                reader = self._open[1] if first else self._reader(path)
                 yield from self._file_batches(path, reader)
                 self._done_bytes += self._sizes[i]
                 if self._raw is not None:
@@ -249,12 +248,10 @@ class FileOutput:
             self._file.close()
 
     def abort(self) -> None:
-        try:
+        # the job already failed: removing the temporary file matters more than why
+        # closing it fails too
+        with contextlib.suppress(Exception):
             self._close()
-        except Exception:  # the write already failed; removing the temp file matters more
-            pass
-        try:
+        with contextlib.suppress(OSError):
             if self._fs.exists(self._tmp):
                 self._fs.rm(self._tmp)
-        except OSError:
-            pass

@@ -166,6 +166,7 @@ def _write(dest: Path, manifest: ModelManifest, artifact: Path) -> ModelPackage:
     dest = dest.expanduser().resolve()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    tmp.chmod(0o755)
     try:
         if artifact.is_dir():
             shutil.copytree(artifact, tmp, dirs_exist_ok=True,

@@ -1,0 +1,218 @@
+"""The ``batchpred`` command line.
+
+Errors print one line (``error: ...``) and exit 1; ``--debug`` anywhere on the
+command line shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from batch.deployments import DeploymentRegistry
+from batch.engine import DEFAULT_CHUNK_ROWS, JobSpec
+from batch.errors import BatchPredError
+from batch.models.builder import PackageSpec, create_package
+from batch.models.manifest import TargetType
+from batch.models.package import ModelPackage, open_package
+from batch.progress import run_with_progress, summary_line
+from connectors import ConnectorError
+
+
+class _Group(click.Group):
+    """Renders expected errors as one line; ``--debug`` re-raises them."""
+
+    def main(self, args: Sequence[str] | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv
+        argv = [a for a in argv if a != "--debug"]
+        try:
+            return super().main(argv, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted; nothing was published", err=True)
+            sys.exit(130)
+        except (BatchPredError, ConnectorError) as exc:
+            if debug:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except Exception as exc:
+            if debug:
+                raise
+            click.echo(f"error: unexpected {type(exc).__name__}: {exc} "
+                       "(run with --debug for the traceback)", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="batchpred")
+def cli() -> None:
+    """Batch prediction: score files with model packages, fast and nothing partial.
+
+    Add --debug anywhere to see tracebacks.
+    """
+
+
+def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=flag)
+        out[key.strip()] = value
+    return out
+
+
+@cli.command()
+@click.option("--model", required=True, help="Model package directory or deployment name.")
+@click.option("--input", "input_uri", required=True, help="Input file, directory or URL.")
+@click.option("--output", "output_uri", required=True, help="Output file or URL.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS,
+              show_default=True, help="Rows per chunk.")
+@click.option("--passthrough", multiple=True, metavar="COL", help="Copy COL to the output.")
+@click.option("--passthrough-all", is_flag=True, help="Copy every input column.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Scoring processes (default: one per core; 0: in this process).")
+@click.option("--input-format", type=click.Choice(["csv", "parquet", "jsonl"]))
+@click.option("--output-format", type=click.Choice(["csv", "parquet", "jsonl"]))
+@click.option("--delimiter", help="CSV input delimiter (default ',' or tab for .tsv).")
+@click.option("--encoding", help="CSV input encoding (default utf-8).")
+@click.option("--quotechar", help="CSV input quote character (default '\"').")
+@click.option("--input-option", multiple=True, metavar="KEY=VALUE", help="Intake option.")
+@click.option("--output-option", multiple=True, metavar="KEY=VALUE", help="Output option.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--job-id", help="Job id (default: generated).")
+@click.option("--quiet", is_flag=True, help="No progress line.")
+def score(**kw: Any) -> None:
+    """Score INPUT with a model and write predictions to OUTPUT."""
+    input_options = _pairs(kw["input_option"], "--input-option")
+    for key in ("delimiter", "encoding", "quotechar"):
+        if kw[key] is not None:
+            input_options[key] = kw[key]
+    if kw["input_format"]:
+        input_options["format"] = kw["input_format"]
+    output_options = _pairs(kw["output_option"], "--output-option")
+    if kw["output_format"]:
+        output_options["format"] = kw["output_format"]
+    spec = JobSpec(
+        model=kw["model"], input=kw["input_uri"], output=kw["output_uri"],
+        input_options=input_options, output_options=output_options,
+        chunk_rows=kw["chunk_rows"], workers=kw["workers"],
+        passthrough=tuple(kw["passthrough"]), passthrough_all=kw["passthrough_all"],
+        overwrite=kw["overwrite"], job_id=kw["job_id"],
+    )
+    report = run_with_progress(spec, quiet=kw["quiet"])
+    click.echo(summary_line(report))
+
+
+@cli.group()
+def package() -> None:
+    """Create and inspect model packages."""
+
+
+@package.command("create")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--artifact", required=True, type=click.Path(path_type=Path),
+              help="Model file (.joblib/.pkl, .onnx) or a directory with custom.py.")
+@click.option("--training-data", required=True, help="Training data (CSV/Parquet/JSON lines).")
+@click.option("--target", required=True, help="Target column in the training data.")
+@click.option("--type", "target_type", type=click.Choice([t.value for t in TargetType]),
+              help="Target type (default: inferred).")
+@click.option("--positive-class", help="Binary positive class (default: the model's last).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--kind", help="Artifact kind: sklearn, onnx, python (default: from the file).")
+@click.option("--name", help="Model name (default: the artifact's name).")
+@click.option("--version", "model_version", default="1", show_default=True)
+@click.option("--association-id", help="Column that identifies rows, to join actuals later.")
+def package_create(directory: Path, **kw: Any) -> None:
+    """Write a model package to DIRECTORY from an artifact and its training data."""
+    pkg = create_package(directory, PackageSpec(
+        artifact=kw["artifact"], training_data=kw["training_data"], target=kw["target"],
+        kind=kw["kind"], target_type=TargetType(kw["target_type"]) if kw["target_type"] else None,
+        positive_class=kw["positive_class"], threshold=kw["threshold"], name=kw["name"],
+        version=kw["model_version"], association_id=kw["association_id"],
+    ))
+    click.echo(f"created {pkg.label} at {pkg.path}")
+
+
+@package.command("info")
+@click.argument("directory", type=click.Path(path_type=Path))
+def package_info(directory: Path) -> None:
+    """Print a package's manifest and digest."""
+    _echo_package(open_package(directory))
+
+
+def _echo_package(pkg: ModelPackage) -> None:
+    click.echo(f"package: {pkg.path}")
+    click.echo(f"digest:  {pkg.digest}")
+    click.echo(pkg.manifest.to_yaml().rstrip())
+
+
+@cli.group()
+def deploy() -> None:
+    """Name a package so jobs can use the name instead of a path."""
+
+
+@deploy.command("create")
+@click.argument("name")
+@click.option("--model", required=True, help="Model package directory.")
+@click.option("--replace", is_flag=True, help="Point an existing deployment at this package.")
+def deploy_create(name: str, model: str, replace: bool) -> None:
+    """Create deployment NAME for a package."""
+    d = DeploymentRegistry().create(name, open_package(model), replace=replace)
+    click.echo(f"deployment {d.name!r} -> {d.model_name} v{d.model_version} "
+               f"({d.package_digest[:12]})")
+
+
+@deploy.command("list")
+def deploy_list() -> None:
+    """List deployments."""
+    deployments = DeploymentRegistry().list()
+    if not deployments:
+        click.echo("no deployments yet (batchpred deploy create NAME --model PKG)")
+    for d in deployments:
+        click.echo(f"{d.name}\t{d.model_name} v{d.model_version}\t{d.package_digest[:12]}\t"
+                   f"{d.created_at:%Y-%m-%d %H:%M}")
+
+
+@deploy.command("show")
+@click.argument("name")
+def deploy_show(name: str) -> None:
+    """Show deployment NAME and its package."""
+    registry = DeploymentRegistry()
+    d = registry.get(name)
+    click.echo(f"deployment: {d.name}\ncreated:    {d.created_at:%Y-%m-%d %H:%M:%S %Z}")
+    _echo_package(registry.package(name))
+
+
+@cli.command()
+@click.option("--rows", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
+              help="Rows of sample data to score.")
+@click.option("--dir", "directory", type=click.Path(path_type=Path),
+              help="Where to put the sample data (default: <home>/quickstart).")
+@click.option("--workers", type=click.IntRange(min=0), default=None)
+def quickstart(rows: int, directory: Path | None, workers: int | None) -> None:
+    """Make sample data, train and package a model, deploy it and score the data."""
+    from batch.quickstart import run_quickstart
+
+    run_quickstart(rows=rows, directory=directory, workers=workers, echo=click.echo)
+
+
+def main() -> None:
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()
