@@ -31,6 +31,7 @@ from connectors.errors import (
 )
 from connectors.formats import (
     BatchWriter,
+    check_csv_batch,
     csv_reader,
     detect_format,
     json_reader,
@@ -138,6 +139,9 @@ class FileIntake:
                 return
             except pa.ArrowInvalid as exc:
                 raise translate_arrow_error(exc, path, header) from exc
+            if self._format == "csv":
+                check_csv_batch(batch, path, self._rows,
+                                newlines_ok=self._options.newlines_in_values)
             if self._schema is not None and batch.schema != self._schema:
                 batch = self._conform(batch, path)
             self._rows += batch.num_rows

@@ -7,11 +7,13 @@ input.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
@@ -46,6 +48,9 @@ class FileOptions(BaseModel):
     encoding: str = Field(default="utf-8", description="CSV text encoding.")
     compression: Literal["infer", "gzip", "none"] = Field(
         default="infer", description="gzip from a .gz suffix unless given.")
+    newlines_in_values: bool = Field(
+        default=False, description="CSV: quoted values may span lines. Off, a value with a "
+        "line break means a broken quote and fails the read instead of swallowing rows.")
 
 
 def parse_options(options: Mapping[str, str], *, side: str) -> FileOptions:
@@ -96,10 +101,38 @@ def csv_reader(
 ) -> Any:
     """A streaming CSV reader; columns typed null by the first block are read as text."""
     read = pcsv.ReadOptions(block_size=BLOCK_SIZE, encoding=options.encoding)
-    parse = pcsv.ParseOptions(delimiter=_delimiter(path, options), quote_char=options.quotechar)
+    parse = pcsv.ParseOptions(delimiter=_delimiter(path, options), quote_char=options.quotechar,
+                              newlines_in_values=options.newlines_in_values)
     types = {c: pa.string() for c in text_columns}
     convert = pcsv.ConvertOptions(column_types=types, strings_can_be_null=True)
     return pcsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
+
+
+def check_csv_batch(
+    batch: pa.RecordBatch, path: str, rows_before: int, *, newlines_ok: bool = False
+) -> None:
+    """Fail on what the CSV parser lets through silently.
+
+    A text value with a line break (when values may not span lines) means an
+    unterminated quote that swallowed the rows after it; bytes that are not
+    UTF-8 make pyarrow type a column as binary.
+    """
+    for name, col in zip(batch.schema.names, batch.columns, strict=True):
+        if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+            raise InputFormatError(
+                f"{path}: bytes that are not valid UTF-8 in column '{name}'; pass --encoding "
+                "with the file's encoding (for example --encoding latin-1)"
+            )
+        if not newlines_ok and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            hits = pc.match_substring(col, "\n")
+            if pc.any(hits).as_py():
+                first = pc.index(hits, True).as_py()
+                row = rows_before + first + 1
+                raise InputFormatError(
+                    f"{path}: column '{name}' at data row {row:,} has a quote that is never "
+                    "closed (the value runs across lines); fix the quoting, or pass "
+                    "--input-option newlines_in_values=true if values really span lines"
+                )
 
 
 def json_reader(stream: IO[bytes]) -> Any:
@@ -161,11 +194,10 @@ class BatchWriter:
 
     def write(self, batch: pa.RecordBatch) -> None:
         if self.format == "jsonl":
-            if batch.num_rows:
-                text = batch.to_pandas().to_json(orient="records", lines=True)
-                self._sink.write(text.encode("utf-8"))
-                if not text.endswith("\n"):
-                    self._sink.write(b"\n")
+            # row by row, but exact: floats keep their shortest round-trip spelling
+            lines = [json.dumps(row, default=str, allow_nan=False) for row in batch.to_pylist()]
+            if lines:
+                self._sink.write(("\n".join(lines) + "\n").encode("utf-8"))
             return
         self._writer.write_batch(batch)
 

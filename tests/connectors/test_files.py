@@ -1,0 +1,175 @@
+"""The file connector on local paths: formats, streaming, errors, atomic output."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+from connectors import (
+    ConnectorError,
+    InputFormatError,
+    IntakeRequest,
+    OutputError,
+    OutputRequest,
+    SourceNotFoundError,
+    open_intake,
+    open_output,
+)
+from connectors.chunks import rechunk
+
+TABLE = pa.table({
+    "id": pa.array(range(1, 1001), pa.int64()),
+    "x": pa.array([i / 7 if i % 10 else None for i in range(1000)], pa.float64()),
+    "cat": pa.array([["a", "b", "c"][i % 3] for i in range(1000)]),
+})
+
+
+def read_all(uri: str, chunk_rows: int = 128, **options: str) -> pa.Table:
+    intake = open_intake(IntakeRequest(uri=uri, chunk_rows=chunk_rows, options=options))
+    try:
+        batches = list(intake.batches())
+        assert all(b.num_rows == chunk_rows for b in batches[:-1])
+        return pa.Table.from_batches(batches, schema=intake.schema)
+    finally:
+        intake.close()
+
+
+def write_all(uri: str, table: pa.Table, **options: str) -> None:
+    output = open_output(OutputRequest(uri=uri, options=options))
+    output.start(table.schema)
+    for batch in table.to_batches(max_chunksize=300):
+        output.write(batch)
+    output.commit()
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.csv.gz", "t.parquet", "t.jsonl", "t.jsonl.gz"])
+def test_round_trip_in_every_format(tmp_path: Path, name: str) -> None:
+    uri = str(tmp_path / name)
+    write_all(uri, TABLE)
+    assert read_all(uri).to_pylist() == TABLE.to_pylist()
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary file left
+
+
+def test_gzip_output_is_really_gzip(tmp_path: Path) -> None:
+    write_all(str(tmp_path / "t.csv.gz"), TABLE)
+    assert gzip.decompress((tmp_path / "t.csv.gz").read_bytes()).startswith(b'"id","x","cat"')
+
+
+def test_tsv_and_explicit_delimiter(tmp_path: Path) -> None:
+    (tmp_path / "a.tsv").write_text("id\tv\n1\tx\n")
+    (tmp_path / "b.txt").write_text("id;v\n1;x\n")
+    assert read_all(str(tmp_path / "a.tsv")).to_pylist() == [{"id": 1, "v": "x"}]
+    assert read_all(str(tmp_path / "b.txt"), delimiter=";").to_pylist() == [{"id": 1, "v": "x"}]
+
+
+def test_latin1_input_with_encoding_option(tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_bytes("id,city\n1,Zürich\n".encode("latin-1"))
+    assert read_all(str(tmp_path / "l.csv"), encoding="latin-1").column("city").to_pylist() == [
+        "Zürich"
+    ]
+
+
+def test_text_columns_are_read_as_text(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("zip,n\n00501,1\n02134,2\n")
+    intake = open_intake(IntakeRequest(uri=str(tmp_path / "t.csv"), text_columns=("zip",)))
+    table = pa.Table.from_batches(list(intake.batches()))
+    assert table.column("zip").to_pylist() == ["00501", "02134"]
+    assert table.schema.field("n").type == pa.int64()
+
+
+def test_column_empty_in_first_block_is_read_as_text_later(tmp_path: Path) -> None:
+    rows = ["id,note"] + [f"{i}," for i in range(200_000)] + ["200000,late value"]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    table = read_all(str(tmp_path / "t.csv"), chunk_rows=50_000)
+    assert table.column("note").to_pylist()[-1] == "late value"
+
+
+def test_directory_and_glob_read_all_parts_in_sorted_order(tmp_path: Path) -> None:
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i, chunk in enumerate(TABLE.to_batches(max_chunksize=400)):
+        pq.write_table(pa.Table.from_batches([chunk]), parts / f"part-{i:03d}.parquet")
+    (parts / "_SUCCESS").write_text("{}")
+    assert read_all(str(parts)).to_pylist() == TABLE.to_pylist()
+    assert read_all(str(parts / "part-*.parquet")).to_pylist() == TABLE.to_pylist()
+
+
+def test_progress_reaches_the_size(tmp_path: Path) -> None:
+    pcsv.write_csv(TABLE, tmp_path / "t.csv")
+    intake = open_intake(IntakeRequest(uri=str(tmp_path / "t.csv"), chunk_rows=100))
+    list(intake.batches())
+    progress = intake.progress()
+    assert progress.rows == 1000 and progress.bytes_total == (tmp_path / "t.csv").stat().st_size
+
+
+def test_rechunk_splits_and_merges_exactly() -> None:
+    one = TABLE.combine_chunks().to_batches()[0]
+    sizes = [b.num_rows for b in rechunk([one], 300)]
+    assert sizes == [300, 300, 300, 100]
+    small = TABLE.to_batches(max_chunksize=7)
+    out = list(rechunk(small, 250))
+    assert [b.num_rows for b in out] == [250] * 4
+    assert pa.Table.from_batches(out).to_pylist() == TABLE.to_pylist()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"id,x\n1,2\n3,4,5\n", "Expected 2 columns, got 3"),
+        (b'id,x\n1,"abc\n2,def\n3,ghi\n', "column 'x' at data row 1 has a quote that is never"),
+        (b"id,city\n1,Z\xfcrich\n", "not valid UTF-8 in column 'city'; pass --encoding"),
+    ],
+    ids=["empty", "ragged", "bad-quoting", "not-utf8"],
+)
+def test_unreadable_csv_is_a_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputFormatError, match="bad.csv") as info:
+        read_all(str(path))
+    assert message in str(info.value)
+
+
+def test_header_only_is_zero_rows_with_columns(tmp_path: Path) -> None:
+    (tmp_path / "h.csv").write_text("id,x\n")
+    intake = open_intake(IntakeRequest(uri=str(tmp_path / "h.csv")))
+    assert intake.schema.names == ["id", "x"]
+    assert list(intake.batches()) == []
+
+
+def test_missing_input_and_unknown_option(tmp_path: Path) -> None:
+    with pytest.raises(SourceNotFoundError, match="nope.csv"):
+        open_intake(IntakeRequest(uri=str(tmp_path / "nope.csv")))
+    (tmp_path / "t.csv").write_text("a\n1\n")
+    with pytest.raises(ConnectorError, match="input option 'delimitr'"):
+        open_intake(IntakeRequest(uri=str(tmp_path / "t.csv"), options={"delimitr": ";"}))
+    (tmp_path / "t.dat").write_text("a\n1\n")
+    with pytest.raises(ConnectorError, match="cannot tell the format"):
+        open_intake(IntakeRequest(uri=str(tmp_path / "t.dat")))
+
+
+def test_output_is_invisible_until_commit_and_gone_after_abort(tmp_path: Path) -> None:
+    final = tmp_path / "out.parquet"
+    output = open_output(OutputRequest(uri=str(final)))
+    output.start(TABLE.schema)
+    output.write(TABLE.to_batches()[0])
+    assert not final.exists()
+    output.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_is_kept_unless_overwrite(tmp_path: Path) -> None:
+    final = tmp_path / "out.csv"
+    final.write_text("precious\n")
+    with pytest.raises(OutputError, match="--overwrite"):
+        open_output(OutputRequest(uri=str(final)))
+    assert final.read_text() == "precious\n"
+    write = open_output(OutputRequest(uri=str(final), overwrite=True))
+    write.start(TABLE.schema)
+    write.commit()
+    assert final.read_text().startswith('"id","x","cat"')

@@ -1,0 +1,36 @@
+"""Project-level contracts: layering, the README's commands, typing markers."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_layers_hold() -> None:
+    exe = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
+    result = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 kept, 0 broken" in result.stdout
+
+
+def _bash_blocks(text: str) -> list[str]:
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", text, flags=re.S)]
+
+
+def test_readme_starts_with_two_one_line_commands_and_ci_runs_the_test_one() -> None:
+    blocks = _bash_blocks((ROOT / "README.md").read_text())
+    install_and_run, install_and_test = blocks[0], blocks[1]
+    assert "\n" not in install_and_run and "batchpred quickstart" in install_and_run
+    assert "\n" not in install_and_test and "pytest" in install_and_test
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1] == install_and_test
+
+
+def test_packages_ship_py_typed() -> None:
+    for package in ("batch", "connectors", "flows"):
+        assert (ROOT / package / "py.typed").exists(), package
