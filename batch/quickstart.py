@@ -72,6 +72,8 @@ def train_model(table: pa.Table) -> object:
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     frame = table.to_pandas()
+    # missing text as pandas.read_csv gives it (NaN, not None), as scoring passes it
+    frame = frame.astype(object).where(frame.notna(), np.nan).infer_objects()
     numeric = ["age", "income", "loan_amount", "term_months", "credit_score", "employment_years"]
     categorical = ["purpose", "home_ownership", "state"]
     model = make_pipeline(

@@ -107,10 +107,13 @@ def _coerce(feature: Feature, arr: pa.Array) -> tuple[np.ndarray, np.ndarray | N
     if feature.type is FeatureType.BOOLEAN:
         return _to_boolean(arr)
     values, bad = _to_number(arr)
+    # models reject infinity for the whole chunk, so it is a bad value of its own row
+    wrong = np.isinf(values)
     if feature.type is FeatureType.INTEGER:
-        frac = np.isfinite(values) & (values != np.floor(values))
-        bad = frac if bad is None else bad | frac
-        values = np.where(frac, np.nan, values)
+        wrong |= np.isfinite(values) & (values != np.floor(values))
+    if wrong.any():
+        bad = wrong if bad is None else bad | wrong
+        values = np.where(wrong, np.nan, values)
     return values, bad
 
 

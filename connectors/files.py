@@ -9,6 +9,7 @@ failed job leaves nothing where results are read.
 from __future__ import annotations
 
 import contextlib
+import csv
 import posixpath
 import uuid
 from collections.abc import Iterator
@@ -124,11 +125,25 @@ class FileIntake:
                 reader = csv_reader(self._stream(path), path, self._options, text + nulls)
             return reader
         except pa.ArrowInvalid as exc:
-            raise translate_arrow_error(exc, path) from exc
+            raise translate_arrow_error(exc, path, self._header(path)) from exc
         except (OSError, ValueError) as exc:
             if isinstance(exc, ConnectorError):
                 raise
             raise InputFormatError(f"{path}: cannot read as {self._format}: {exc}") from exc
+
+    def _header(self, path: str) -> list[str]:
+        """Column names from the first line, for errors raised before a schema exists."""
+        if self._format != "csv":
+            return []
+        try:
+            stream = self._stream(path)
+            head = stream.read(1 << 16)
+            self._raw.close()
+        except (OSError, ValueError):
+            return []
+        first = head.decode(self._options.encoding, errors="replace").splitlines()[:1]
+        delimiter = self._options.delimiter or ("\t" if ".tsv" in path.lower() else ",")
+        return next(csv.reader(first, delimiter=delimiter), []) if first else []
 
     def _file_batches(self, path: str, reader: Any) -> Iterator[pa.RecordBatch]:
         header = reader.schema.names

@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from batch.errors import PackageError
 
@@ -116,15 +124,20 @@ class ModelManifest(_Frozen):
             data = {**data, "version": str(data["version"])}
         return data
 
-    @model_validator(mode="after")
-    def _check_features(self) -> ModelManifest:
-        names = [f.name for f in self.features]
+    @field_validator("features")
+    @classmethod
+    def _check_features(
+        cls, features: tuple[Feature, ...], info: ValidationInfo
+    ) -> tuple[Feature, ...]:
+        # a field validator, so errors point at 'features' rather than the top level
+        names = [f.name for f in features]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"features listed twice: {dupes}")
-        if self.target.name in names:
-            raise ValueError(f"target {self.target.name!r} is also listed as a feature")
-        return self
+        target = info.data.get("target")  # absent when the target itself is invalid
+        if target is not None and target.name in names:
+            raise ValueError(f"target {target.name!r} is also listed as a feature")
+        return features
 
     @property
     def feature_names(self) -> list[str]:
@@ -162,5 +175,8 @@ def _describe(exc: ValidationError) -> str:
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
+        value = err.get("input")
+        if err["type"] != "value_error" and isinstance(value, str | int | float | bool):
+            msg = f"{msg} (got {value!r})"
         parts.append(f"field '{where}': {msg}")
     return "; ".join(parts)

@@ -40,21 +40,39 @@ def open_session(path: Path, threads: int = 1) -> Any:
         raise PackageError(f"{path}: cannot load the ONNX model: {exc}") from exc
 
 
-def input_plan(session: Any, features: list[str], mapping: dict | None) -> dict[str, list[str]]:
-    """Model input name -> feature names feeding it."""
+def input_plan(
+    session: Any, features: list[str], mapping: dict[str, tuple[str, ...]] | None, *, label: str
+) -> dict[str, list[str]]:
+    """Model input name -> feature names feeding it; ``label`` names the package in errors."""
     inputs = [i.name for i in session.get_inputs()]
     if mapping:
-        unknown = sorted(set(mapping) - set(inputs))
-        if unknown:
-            raise PackageError(f"artifact.inputs names {unknown}, model inputs are {inputs}")
+        _check_mapping(mapping, inputs, features, label)
         return {k: list(v) for k, v in mapping.items()}
     if set(inputs) <= set(features):
         return {name: [name] for name in inputs}
     if len(inputs) == 1:
         return {inputs[0]: list(features)}
     raise PackageError(
-        f"model inputs {inputs} do not match the features; map them in artifact.inputs"
+        f"{label}: model inputs {inputs} do not match the features {features}; "
+        "map them in artifact.inputs"
     )
+
+
+def _check_mapping(
+    mapping: dict[str, tuple[str, ...]], inputs: list[str], features: list[str], label: str
+) -> None:
+    unknown = sorted(set(mapping) - set(inputs))
+    if unknown:
+        raise PackageError(f"{label}: artifact.inputs names {unknown}, model inputs are {inputs}")
+    unfed = [i for i in inputs if not mapping.get(i)]
+    if unfed:
+        raise PackageError(f"{label}: artifact.inputs gives no features to model inputs {unfed}")
+    strays = sorted({c for cols in mapping.values() for c in cols} - set(features))
+    if strays:
+        raise PackageError(
+            f"{label}: artifact.inputs uses {strays}, which are not features; "
+            f"the features are {features}"
+        )
 
 
 class OnnxScorer:
@@ -62,7 +80,7 @@ class OnnxScorer:
         m = package.manifest
         self._label = package.label
         self._session = session
-        self._plan = input_plan(session, m.feature_names, m.artifact.inputs)
+        self._plan = input_plan(session, m.feature_names, m.artifact.inputs, label=self._label)
         self._types = {i.name: i.type for i in session.get_inputs()}
         self._regression = m.target.type is TargetType.REGRESSION
         self._classes = list(m.target.classes)
