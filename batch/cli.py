@@ -6,6 +6,7 @@ command line shows the traceback instead.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,12 +15,14 @@ from typing import Any
 import click
 
 from batch.deployments import DeploymentRegistry
-from batch.engine import DEFAULT_CHUNK_ROWS, JobSpec
-from batch.errors import BatchPredError
+from batch.engine import new_job_id
+from batch.errors import BatchPredError, ConfigError
+from batch.jobs import JobStatus, JobStore
 from batch.models.builder import PackageSpec, create_package
 from batch.models.manifest import TargetType
 from batch.models.package import ModelPackage, open_package
 from batch.progress import run_with_progress, summary_line
+from batch.spec import DEFAULT_MAX_ERROR_RATE, DEFAULT_PREFLIGHT_ROWS, JobSpec
 from connectors import ConnectorError
 
 
@@ -78,9 +81,12 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 @cli.command()
 @click.option("--model", required=True, help="Model package directory or deployment name.")
 @click.option("--input", "input_uri", required=True, help="Input file, directory or URL.")
-@click.option("--output", "output_uri", required=True, help="Output file or URL.")
-@click.option("--chunk-rows", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS,
-              show_default=True, help="Rows per chunk.")
+@click.option("--output", "output_uri", required=True,
+              help="Output file, or a directory (ending in '/') of part files.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
+              help="Rows per chunk (default: as many as fit in --chunk-size).")
+@click.option("--chunk-size", default="8MB", show_default=True,
+              help="Target in-memory size of a chunk, e.g. 8MB.")
 @click.option("--passthrough", multiple=True, metavar="COL", help="Copy COL to the output.")
 @click.option("--passthrough-all", is_flag=True, help="Copy every input column.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
@@ -93,28 +99,72 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 @click.option("--input-option", multiple=True, metavar="KEY=VALUE", help="Intake option.")
 @click.option("--output-option", multiple=True, metavar="KEY=VALUE", help="Output option.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
-@click.option("--job-id", help="Job id (default: generated).")
+@click.option("--job-id", help="Job id (default: generated and printed).")
+@click.option("--resume", is_flag=True, help="Continue the failed job --job-id.")
+@click.option("--max-error-rate", type=click.FloatRange(0, 1), default=DEFAULT_MAX_ERROR_RATE,
+              show_default=True, help="Abort when a larger share of rows fails.")
+@click.option("--max-failed-rows", type=click.IntRange(min=0), default=None,
+              help="Abort when more rows than this fail (default: no limit).")
+@click.option("--quarantine", metavar="PATH", help="Also write failed rows (input values "
+              "and reason) here.")
+@click.option("--preflight-rows", type=click.IntRange(min=0), default=DEFAULT_PREFLIGHT_ROWS,
+              show_default=True, help="Score this many leading rows first (0: skip).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def score(**kw: Any) -> None:
     """Score INPUT with a model and write predictions to OUTPUT."""
-    input_options = _pairs(kw["input_option"], "--input-option")
-    for key in ("delimiter", "encoding", "quotechar"):
-        if kw[key] is not None:
-            input_options[key] = kw[key]
-    if kw["input_format"]:
-        input_options["format"] = kw["input_format"]
-    output_options = _pairs(kw["output_option"], "--output-option")
-    if kw["output_format"]:
-        output_options["format"] = kw["output_format"]
     spec = JobSpec(
         model=kw["model"], input=kw["input_uri"], output=kw["output_uri"],
-        input_options=input_options, output_options=output_options,
-        chunk_rows=kw["chunk_rows"], workers=kw["workers"],
+        input_options=_input_options(kw), output_options=_output_options(kw),
+        chunk_rows=kw["chunk_rows"], chunk_size=kw["chunk_size"], workers=kw["workers"],
         passthrough=tuple(kw["passthrough"]), passthrough_all=kw["passthrough_all"],
-        overwrite=kw["overwrite"], job_id=kw["job_id"],
+        overwrite=kw["overwrite"], job_id=kw["job_id"] or new_job_id(), resume=kw["resume"],
+        max_error_rate=kw["max_error_rate"], max_failed_rows=kw["max_failed_rows"],
+        quarantine=kw["quarantine"], preflight_rows=kw["preflight_rows"],
     )
+    click.echo(f"job {spec.job_id}", err=True)
     report = run_with_progress(spec, quiet=kw["quiet"])
+    if report.already_done:
+        click.echo(f"job {spec.job_id} already finished; nothing to do")
     click.echo(summary_line(report))
+
+
+def _input_options(kw: dict[str, Any]) -> dict[str, str]:
+    options = _pairs(kw["input_option"], "--input-option")
+    for key in ("delimiter", "encoding", "quotechar"):
+        if kw[key] is not None:
+            options[key] = kw[key]
+    if kw["input_format"]:
+        options["format"] = kw["input_format"]
+    return options
+
+
+def _output_options(kw: dict[str, Any]) -> dict[str, str]:
+    options = _pairs(kw["output_option"], "--output-option")
+    if kw["output_format"]:
+        options["format"] = kw["output_format"]
+    return options
+
+
+@cli.group()
+def job() -> None:
+    """Inspect scoring jobs."""
+
+
+@job.command("show")
+@click.argument("job_id")
+def job_show(job_id: str) -> None:
+    """Print the report of job JOB_ID (or its state, if it has not finished)."""
+    store = JobStore()
+    report = store.report(job_id)
+    record = store.load(job_id)
+    if record is None:
+        raise ConfigError(f"no job {job_id!r} (jobs are kept under {store.root})")
+    if report is None or record.status is not JobStatus.SUCCEEDED:
+        chunks = store.chunks(job_id)
+        report = {"job_id": job_id, "status": str(record.status), "error": record.error,
+                  "committed_chunks": len(chunks), "scoredRows": sum(c.rows for c in chunks),
+                  "failedRows": sum(c.failed for c in chunks)}
+    click.echo(json.dumps(report, indent=2, default=str))
 
 
 @cli.group()

@@ -1,79 +1,67 @@
-"""A scoring job: read -> score (worker pool) -> write, in order, nothing partial.
+"""A scoring job: read -> score (worker pool) -> write, ordered, exactly once.
 
-The input schema is checked against the model before the output is opened,
-so a missing column fails the job before anything is scored or written. The
-output is committed only when every chunk was scored and written; any error
-aborts it, leaving the destination as it was.
+1. Pre-flight: the first rows are read and scored in this process, so a schema
+   or model problem fails in seconds, before workers start or output exists.
+2. The pipeline: the intake streams chunks, the worker pool scores them
+   (a bounded number in flight), the output stages them in input order.
+3. Every staged chunk is recorded in the job manifest; a job that fails or is
+   killed can be resumed with the same job id and continues after the last
+   recorded chunk, ending with output identical to an uninterrupted run.
+4. The output is published only when every chunk is in and the error budget
+   holds; otherwise nothing appears where results are read.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+import pyarrow.compute as pc
 
+from batch.budget import ErrorBudget, ErrorBudgetExceeded
 from batch.deployments import resolve_model
+from batch.errors import ConfigError
+from batch.jobs import ChunkRecord, JobRecord, JobStatus, JobStore
 from batch.models.package import ModelPackage
-from batch.scoring import ScoringOptions, output_schema
-from batch.workers import ScoringPool, default_workers
-from connectors import IntakeRequest, OutputRequest, Progress, open_intake, open_output
-
-DEFAULT_CHUNK_ROWS = 100_000
-
-
-class JobSpec(BaseModel):
-    """Everything a scoring job needs."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    model: str = Field(description="Model package directory or deployment name.")
-    input: str = Field(description="Input URI or path.")
-    output: str = Field(description="Output URI or path.")
-    input_options: dict[str, str] = Field(default_factory=dict, description="Intake options.")
-    output_options: dict[str, str] = Field(default_factory=dict, description="Output options.")
-    chunk_rows: int = Field(default=DEFAULT_CHUNK_ROWS, ge=1, description="Rows per chunk.")
-    workers: int | None = Field(default=None, ge=0, description="Scoring processes; "
-                                "0 scores in this process; default one per core.")
-    passthrough: tuple[str, ...] = Field(default=(), description="Input columns to copy.")
-    passthrough_all: bool = Field(default=False, description="Copy every input column.")
-    overwrite: bool = Field(default=False, description="Replace an existing output.")
-    job_id: str | None = Field(default=None, description="Job id; generated when absent.")
-
-
-@dataclass(slots=True)
-class JobReport:
-    """What a finished job did."""
-
-    job_id: str
-    output: str
-    model_digest: str
-    rows_scored: int = 0
-    rows_failed: int = 0
-    chunks: int = 0
-    seconds: float = 0.0
-    model_loads: dict[int, int] = field(default_factory=dict)
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows_scored / self.seconds if self.seconds > 0 else 0.0
-
+from batch.preflight import preflight
+from batch.report import JobReport
+from batch.resources import PeakMemory
+from batch.scoring import STATUS_COLUMN, STATUS_OK, ScoringOptions, output_schema
+from batch.spec import JobSpec
+from batch.workers import ChunkResult, ScoringPool, default_workers
+from connectors import (
+    Intake,
+    IntakeRequest,
+    Output,
+    OutputRequest,
+    Progress,
+    open_intake,
+    open_output,
+)
 
 ProgressCallback = Callable[[Progress, JobReport], None]
-
-
-def _peek(batches: Iterator[pa.RecordBatch]) -> tuple[Iterator[pa.RecordBatch], bool]:
-    """The same batches, and whether there is at most one."""
-    head = list(itertools.islice(batches, 2))
-    return itertools.chain(head, batches), len(head) <= 1
+_RESUME_KEYS = ("input", "output", "input_options", "output_options", "passthrough",
+                "passthrough_all", "quarantine")
 
 
 def new_job_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one attempt of a job carries through the pipeline."""
+
+    spec: JobSpec
+    package: ModelPackage
+    record: JobRecord
+    report: JobReport
+    budget: ErrorBudget
+    options: ScoringOptions
+    committed: list[ChunkRecord]
 
 
 def run_job(
@@ -81,48 +69,206 @@ def run_job(
     *,
     package: ModelPackage | None = None,
     on_progress: ProgressCallback | None = None,
+    store: JobStore | None = None,
 ) -> JobReport:
     """Score ``spec.input`` into ``spec.output``.
 
     Raises:
-        SchemaError: the input lacks a required column (nothing is written).
+        SchemaError, PackageError: found by the pre-flight, before any output.
         ConnectorError: the input cannot be read or the output written.
-        ModelOutputError, UserCodeError, JobError: scoring failed; the output
-            is aborted, so nothing partial is published.
+        ErrorBudgetExceeded: too many rows failed; nothing is published.
+        ModelOutputError, UserCodeError, JobError: scoring failed. The output
+            is not published; the job can be resumed with ``resume=True``.
     """
-    started = time.perf_counter()
+    store = store or JobStore()
     package = package or resolve_model(spec.model)
-    options = ScoringOptions(passthrough=spec.passthrough, passthrough_all=spec.passthrough_all)
-    intake = open_intake(IntakeRequest(
-        uri=spec.input, chunk_rows=spec.chunk_rows, options=spec.input_options,
-        text_columns=tuple(package.manifest.feature_names),
-    ))
-    report = JobReport(job_id=spec.job_id or new_job_id(), output=spec.output,
-                       model_digest=package.digest)
-    try:
-        schema = output_schema(package.manifest, intake.schema, options)
-        output = open_output(OutputRequest(uri=spec.output, options=spec.output_options,
-                                           overwrite=spec.overwrite))
+    job_id = spec.job_id or new_job_id()
+    previous = store.load(job_id)
+    if previous is not None and previous.status is JobStatus.SUCCEEDED:
+        return _finished(store, job_id)
+    run = _prepare(spec, job_id, package, previous, store)
+    with PeakMemory() as memory:
         try:
-            output.start(schema)
-            chunks, single = _peek(intake.batches())
-            workers = default_workers() if spec.workers is None else spec.workers
-            if single:
-                workers = 0  # one chunk: starting processes would cost more than it saves
-            with ScoringPool(package, options, workers=workers) as pool:
-                for result in pool.map_ordered(chunks):
-                    output.write(result.batch)
-                    report.chunks += 1
-                    report.rows_scored += result.batch.num_rows
-                    report.rows_failed += result.failed_rows
-                    if on_progress is not None:
-                        on_progress(intake.progress(), report)
-                report.model_loads = dict(pool.loads_by_pid)
-            output.commit()
-        except BaseException:
-            output.abort()
+            _pipeline(run, store, on_progress)
+        except BaseException as exc:
+            run.record.status = JobStatus.FAILED
+            run.record.error = f"{type(exc).__name__}: {exc}"
+            store.save(run.record)
             raise
+        finally:
+            store.close_manifest()
+    run.report.peak_memory_bytes = memory.peak_bytes
+    run.report.status = run.record.status = JobStatus.SUCCEEDED
+    run.report.seconds = time.perf_counter() - run.report.timings.pop("_started")
+    run.report.timings["total"] = run.report.seconds
+    store.save(run.record)
+    store.save_report(job_id, run.report.to_json())
+    return run.report
+
+
+def _finished(store: JobStore, job_id: str) -> JobReport:
+    data = store.report(job_id) or {}
+    report = JobReport.from_json(data) if data else JobReport(job_id, "", "")
+    report.already_done = True
+    return report
+
+
+def _prepare(
+    spec: JobSpec, job_id: str, package: ModelPackage, previous: JobRecord | None,
+    store: JobStore,
+) -> _Run:
+    started = time.perf_counter()
+    options = ScoringOptions(passthrough=spec.passthrough, passthrough_all=spec.passthrough_all)
+    if previous is not None and not spec.resume:
+        raise ConfigError(f"job {job_id!r} already exists ({previous.status}); pass --resume "
+                          "to continue it, or choose another --job-id")
+    if previous is None and spec.resume:
+        raise ConfigError(f"--resume: there is no job {job_id!r} to resume")
+    if previous is not None:
+        _check_same(previous, spec, package)
+    check = preflight(spec, package, options)
+    record = previous or JobRecord(job_id=job_id, spec=spec, model_digest=package.digest,
+                                   chunk_rows=check.chunk_rows, input_bytes=check.input_bytes)
+    record.status, record.error = JobStatus.RUNNING, None
+    store.save(record)
+    committed = store.chunks(job_id) if previous is not None else []
+    report = JobReport(
+        job_id=job_id, output=spec.output, model_digest=package.digest, input=spec.input,
+        model_name=package.manifest.name, model_version=package.manifest.version,
+        chunk_rows=record.chunk_rows, resumed_chunks=len(committed),
+        input_bytes=check.input_bytes, options=spec.model_dump(mode="json"),
+        quarantine=spec.quarantine,
+        timings={"_started": started, "preflight": check.seconds},
+    )
+    budget = ErrorBudget(spec.max_error_rate, spec.max_failed_rows)
+    for chunk in committed:
+        report.chunks += 1
+        report.rows_scored += chunk.rows
+        report.rows_failed += chunk.failed
+        budget.rows += chunk.rows
+        budget.failed += chunk.failed
+    return _Run(spec, package, record, report, budget, options, committed)
+
+
+def _check_same(previous: JobRecord, spec: JobSpec, package: ModelPackage) -> None:
+    if previous.model_digest != package.digest:
+        raise ConfigError(f"--resume: job {previous.job_id!r} scored with model "
+                          f"{previous.model_digest[:12]}, not {package.short_id}")
+    old, new = previous.spec.model_dump(), spec.model_dump()
+    for key in _RESUME_KEYS:
+        if old[key] != new[key]:
+            raise ConfigError(f"--resume: job {previous.job_id!r} ran with {key}="
+                              f"{old[key]!r}, not {new[key]!r}")
+
+
+def _open_output(uri: str, run: _Run, suffix: str = "") -> Output:
+    return open_output(OutputRequest(uri=uri, options=run.spec.output_options if not suffix
+                                     else {}, overwrite=run.spec.overwrite,
+                                     job_id=run.record.job_id + suffix))
+
+
+def _pipeline(run: _Run, store: JobStore, on_progress: ProgressCallback | None) -> None:
+    spec, report = run.spec, run.report
+    skip = sum(c.rows for c in run.committed)
+    intake = open_intake(IntakeRequest(
+        uri=spec.input, chunk_rows=run.record.chunk_rows, options=spec.input_options,
+        text_columns=tuple(run.package.manifest.feature_names), skip_rows=skip,
+    ))
+    outputs: list[Output] = []
+    try:
+        output = _open_output(spec.output, run)
+        outputs.append(output)
+        quarantine = _open_output(spec.quarantine, run, "-quarantine") if spec.quarantine else None
+        if quarantine is not None:
+            outputs.append(quarantine)
+        schema = _output_schema(run, intake)
+        output.start(schema, resume=[c.receipt for c in run.committed])
+        if quarantine is not None:
+            quarantine.start(_quarantine_schema(intake.schema),
+                             resume=[c.quarantine or {} for c in run.committed])
+        store.open_manifest(run.record.job_id, run.committed)
+        _score_all(run, store, intake, output, quarantine, on_progress, skip)
+        run.budget.check(final=True)
+        started = time.perf_counter()
+        for out in outputs:
+            out.commit()
+        report.timings["commit"] = time.perf_counter() - started
+    except BaseException as exc:
+        for out in outputs:
+            out.abort() if isinstance(exc, ErrorBudgetExceeded) else out.suspend()
+        raise
     finally:
         intake.close()
-    report.seconds = time.perf_counter() - started
-    return report
+
+
+def _output_schema(run: _Run, intake: Intake) -> pa.Schema:
+    return output_schema(run.package.manifest, intake.schema, run.options)
+
+
+def _quarantine_schema(schema: pa.Schema) -> pa.Schema:
+    return schema.append(pa.field(STATUS_COLUMN, pa.string()))
+
+
+def _score_all(
+    run: _Run, store: JobStore, intake: Intake, output: Output, quarantine: Output | None,
+    on_progress: ProgressCallback | None, start_row: int,
+) -> None:
+    report, timings = run.report, run.report.timings
+    for key in ("read", "score", "write"):
+        timings.setdefault(key, 0.0)
+    workers = default_workers() if run.spec.workers is None else run.spec.workers
+    chunks = _timed(intake.batches(), timings)
+    head = [c for _, c in zip(range(2), chunks, strict=False)]
+    if len(head) <= 1:
+        workers = 0  # one chunk: starting processes would cost more than it saves
+    with ScoringPool(run.package, run.options, workers=workers) as pool:
+        for result in pool.map_ordered(_chain(head, chunks)):
+            index = report.chunks
+            started = time.perf_counter()
+            receipt = output.write(index, result.batch)
+            q_receipt = _quarantine(quarantine, index, result)
+            store.append(ChunkRecord(index=index, start_row=start_row, rows=result.batch.num_rows,
+                                     failed=result.failed_rows, receipt=dict(receipt),
+                                     quarantine=q_receipt))
+            timings["write"] += time.perf_counter() - started
+            timings["score"] += result.seconds
+            status = result.batch.column(STATUS_COLUMN)
+            run.budget.add(start_row, status, result.failed_rows)
+            start_row += result.batch.num_rows
+            report.chunks += 1
+            report.rows_scored += result.batch.num_rows
+            report.rows_failed += result.failed_rows
+            report.seconds = time.perf_counter() - timings["_started"]
+            if on_progress is not None:
+                on_progress(intake.progress(), report)
+            run.budget.check()
+        report.model_loads = dict(pool.loads_by_pid)
+
+
+def _quarantine(output: Output | None, index: int, result: ChunkResult) -> dict | None:
+    if output is None:
+        return None
+    assert result.source is not None
+    status = result.batch.column(STATUS_COLUMN)
+    mask = pc.not_equal(status, STATUS_OK)
+    rows = result.source.append_column(STATUS_COLUMN, status).filter(mask)
+    return dict(output.write(index, rows))
+
+
+def _timed(
+    batches: Iterator[pa.RecordBatch], timings: dict[str, float]
+) -> Iterator[pa.RecordBatch]:
+    while True:
+        started = time.perf_counter()
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        finally:
+            timings["read"] += time.perf_counter() - started
+        yield batch
+
+
+def _chain(head: list[pa.RecordBatch], rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    yield from head
+    yield from rest

@@ -7,7 +7,9 @@ import time
 from typing import TextIO
 
 from batch.deployments import resolve_model
-from batch.engine import JobReport, JobSpec, run_job
+from batch.engine import run_job
+from batch.report import JobReport
+from batch.spec import JobSpec
 from connectors import Progress
 
 

@@ -15,10 +15,11 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from batch.deployments import DeploymentRegistry
-from batch.engine import JobReport, JobSpec
 from batch.models.builder import PackageSpec, create_package
 from batch.progress import run_with_progress, summary_line
+from batch.report import JobReport
 from batch.settings import home_dir
+from batch.spec import JobSpec
 
 DEPLOYMENT = "credit-risk"
 TARGET = "is_default"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -43,6 +44,8 @@ class ChunkResult:
     failed_rows: int
     pid: int
     loads: int  # models this worker has loaded so far
+    seconds: float = 0.0  # time spent scoring, in the worker
+    source: pa.RecordBatch | None = None  # the input chunk (for quarantine)
 
 
 def default_workers() -> int:
@@ -114,7 +117,8 @@ def from_ipc(payload: bytes) -> pa.RecordBatch:
     return pa.Table.from_batches(batches, schema=reader.schema).combine_chunks().to_batches()[0]
 
 
-def _failed(batch: pa.RecordBatch) -> int:
+def failed_rows(batch: pa.RecordBatch) -> int:
+    """Rows whose status is not OK."""
     idx = batch.schema.get_field_index(STATUS_COLUMN)
     if idx < 0 or batch.num_rows == 0:
         return 0
@@ -127,16 +131,19 @@ def score_local(
     package: ModelPackage, batch: pa.RecordBatch, options: ScoringOptions
 ) -> ChunkResult:
     """Score in this process, with this process's cache."""
+    started = time.perf_counter()
     cache = process_cache()
     out = score_batch(batch, package, cache.get(package), options)
-    return ChunkResult(out, _failed(out), os.getpid(), sum(cache.loads.values()))
+    return ChunkResult(out, failed_rows(out), os.getpid(), sum(cache.loads.values()),
+                       time.perf_counter() - started, batch)
 
 
-def _score_remote(
-    package: ModelPackage, payload: bytes, options: ScoringOptions
-) -> tuple[bytes, int, int, int]:
+_Remote = tuple[bytes, int, int, int, float]
+
+
+def _score_remote(package: ModelPackage, payload: bytes, options: ScoringOptions) -> _Remote:
     result = score_local(package, from_ipc(payload), options)
-    return to_ipc(result.batch), result.failed_rows, result.pid, result.loads
+    return to_ipc(result.batch), result.failed_rows, result.pid, result.loads, result.seconds
 
 
 class ScoringPool:
@@ -170,26 +177,27 @@ class ScoringPool:
                 self.loads_by_pid[result.pid] = result.loads
                 yield result
             return
-        window: deque[Future[tuple[bytes, int, int, int]]] = deque()
+        window: deque[tuple[pa.RecordBatch, Future[_Remote]]] = deque()
         limit = 2 * self.workers + 1
         for batch in batches:
-            window.append(self._executor.submit(_score_remote, self.package, to_ipc(batch),
-                                                self.options))
+            future = self._executor.submit(_score_remote, self.package, to_ipc(batch),
+                                           self.options)
+            window.append((batch, future))
             if len(window) >= limit:
-                yield self._collect(window.popleft())
+                yield self._collect(*window.popleft())
         while window:
-            yield self._collect(window.popleft())
+            yield self._collect(*window.popleft())
 
-    def _collect(self, future: Future[tuple[bytes, int, int, int]]) -> ChunkResult:
+    def _collect(self, source: pa.RecordBatch, future: Future[_Remote]) -> ChunkResult:
         try:
-            payload, failed, pid, loads = future.result()
+            payload, failed, pid, loads, seconds = future.result()
         except BrokenProcessPool as exc:
             raise JobError(
                 "a scoring worker process died (out of memory or killed?); nothing was "
-                "published; run the job again"
+                "published; run the job again with --resume to continue"
             ) from exc
         self.loads_by_pid[pid] = loads
-        return ChunkResult(from_ipc(payload), failed, pid, loads)
+        return ChunkResult(from_ipc(payload), failed, pid, loads, seconds, source)
 
     def close(self) -> None:
         if self._executor is not None:

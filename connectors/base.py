@@ -15,7 +15,7 @@ import importlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -50,6 +50,7 @@ class IntakeRequest:
     chunk_rows: int = 100_000
     options: Mapping[str, str] = field(default_factory=dict)
     text_columns: Sequence[str] = ()  # read these as text where the format allows
+    skip_rows: int = 0  # resume: start after this many rows (skip whole parts where possible)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,13 @@ class OutputRequest:
     uri: str
     options: Mapping[str, str] = field(default_factory=dict)
     overwrite: bool = False
+    job_id: str = "job"  # names the output's staging area, so a resume finds it again
+
+
+Receipt = Mapping[str, Any]
+"""JSON-able proof that an output durably staged a chunk (offsets, part names, checksums).
+
+The engine records it in the job manifest and hands the receipts back on resume."""
 
 
 class Intake(Protocol):
@@ -70,7 +78,7 @@ class Intake(Protocol):
         ...
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        """Yield the rows in order, about ``chunk_rows`` at a time."""
+        """Yield the rows in order (after ``skip_rows``), ``chunk_rows`` at a time."""
         ...
 
     def progress(self) -> Progress: ...
@@ -79,32 +87,54 @@ class Intake(Protocol):
 
 
 class Output(Protocol):
+    """Stages chunks durably, then publishes them all at once.
+
+    Lifecycle: ``start`` -> ``write`` chunk 0, 1, 2, ... -> ``commit``. On failure
+    the engine calls ``suspend`` (keep what is staged, for a resume, nothing
+    visible) or ``abort`` (drop everything). Either way the destination shows
+    nothing of this job until ``commit``.
+    """
+
     uri: str
 
-    def start(self, schema: pa.Schema) -> None:
-        """Prepare to take batches of ``schema`` (an empty result is still a result)."""
+    def start(self, schema: pa.Schema, *, resume: Sequence[Receipt] = ()) -> None:
+        """Prepare to take chunks of ``schema``.
+
+        ``resume`` holds the receipts of chunks 0..k-1 that an earlier attempt of
+        this job staged and recorded: keep them, drop anything staged after them
+        (a chunk half-written when the process died), continue at chunk k.
+        """
         ...
 
-    def write(self, batch: pa.RecordBatch) -> None: ...
+    def write(self, index: int, batch: pa.RecordBatch) -> Receipt:
+        """Stage chunk ``index`` durably; when this returns, a crash cannot lose it."""
+        ...
 
     def commit(self) -> None:
-        """Publish everything written, atomically where the store allows."""
+        """Publish every staged chunk, in index order, atomically where the store allows."""
+        ...
+
+    def suspend(self) -> None:
+        """Release resources but keep staged chunks for a later resume."""
         ...
 
     def abort(self) -> None:
-        """Drop everything written; the destination is as it was before."""
+        """Drop everything staged; the destination is as it was before the job."""
         ...
 
 
+_FILES = ("connectors.files:FileIntake", "connectors.file_output:FileOutput")
 _KNOWN: dict[str, tuple[str, str, str]] = {
-    # scheme: (intake, output, install hint)
-    "": ("connectors.files:FileIntake", "connectors.files:FileOutput", ""),
-    "file": ("connectors.files:FileIntake", "connectors.files:FileOutput", ""),
-    "gcs": ("connectors.files:FileIntake", "connectors.files:FileOutput", "pip install gcsfs"),
-    "gs": ("connectors.files:FileIntake", "connectors.files:FileOutput", "pip install gcsfs"),
-    "local": ("connectors.files:FileIntake", "connectors.files:FileOutput", ""),
-    "s3": ("connectors.files:FileIntake", "connectors.files:FileOutput", "pip install s3fs"),
-    "s3a": ("connectors.files:FileIntake", "connectors.files:FileOutput", "pip install s3fs"),
+    # scheme: (intake, output, install hint); anything else falls back to fsspec files
+    "": (*_FILES, ""),
+    "file": (*_FILES, ""),
+    "gcs": (*_FILES, "pip install gcsfs"),
+    "gs": (*_FILES, "pip install gcsfs"),
+    "local": (*_FILES, ""),
+    "s3": (*_FILES, "pip install s3fs"),
+    "s3a": (*_FILES, "pip install s3fs"),
+    "snowflake": ("connectors.snowflake:SnowflakeIntake", "connectors.snowflake:SnowflakeOutput",
+                  "pip install snowflake-connector-python"),
 }
 _registered: dict[str, tuple[str, str, str]] = {}
 
@@ -134,7 +164,7 @@ def _targets(scheme: str) -> tuple[str, str, str]:
         if ep.name == scheme:
             intake, _, output = ep.value.partition(",")
             return intake.strip(), output.strip(), ""
-    return ("connectors.files:FileIntake", "connectors.files:FileOutput", "")  # any fsspec
+    return (*_FILES, "")
 
 
 def _load(target: str, scheme: str, hint: str) -> type:

@@ -37,3 +37,4 @@ def _one_batch(table: pa.Table) -> pa.RecordBatch:
     if len(combined) == 1:
         return combined[0]
     return pa.RecordBatch.from_pylist([], schema=table.schema)
+

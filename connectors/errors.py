@@ -7,7 +7,10 @@ own root; each also inherits the matching built-in::
     ├── InputFormatError(ValueError)     unreadable input: bad CSV, bad encoding, empty file
     ├── SourceNotFoundError(FileNotFoundError)   no object/file at the given URI
     ├── OutputError(OSError)             output cannot be written or published
-    └── UnknownSchemeError(ValueError)   no connector for a URI scheme (with install hint)
+    ├── UnknownSchemeError(ValueError)   no connector for a URI scheme (with install hint)
+    ├── AuthenticationError(PermissionError)     a database refused the credentials
+    ├── ConnectionFailedError(ConnectionError)   an endpoint could not be reached (after retries)
+    └── QueryError(ValueError)           a database rejected a query (syntax, unknown column)
 """
 
 from __future__ import annotations
@@ -31,3 +34,15 @@ class OutputError(ConnectorError, OSError):
 
 class UnknownSchemeError(ConnectorError, ValueError):
     """No connector handles a URI scheme."""
+
+
+class AuthenticationError(ConnectorError, PermissionError):
+    """The credentials were refused; the message names account and user, never the secret."""
+
+
+class ConnectionFailedError(ConnectorError, ConnectionError):
+    """The endpoint could not be reached, or the connection dropped, after bounded retries."""
+
+
+class QueryError(ConnectorError, ValueError):
+    """The database rejected a query; the message echoes the query's first line."""

@@ -8,10 +8,8 @@ failed job leaves nothing where results are read.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import posixpath
-import uuid
 from collections.abc import Iterator
 from glob import has_magic
 from typing import Any
@@ -21,17 +19,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
-from connectors.base import IntakeRequest, OutputRequest, Progress
+from connectors.base import IntakeRequest, Progress
 from connectors.chunks import rechunk
 from connectors.errors import (
     ConnectorError,
     InputFormatError,
-    OutputError,
     SourceNotFoundError,
     UnknownSchemeError,
 )
 from connectors.formats import (
-    BatchWriter,
     check_csv_batch,
     csv_reader,
     detect_format,
@@ -173,16 +169,36 @@ class FileIntake:
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         _ = self.schema
+        skip = self._request.skip_rows
+
         def all_files() -> Iterator[pa.RecordBatch]:
+            nonlocal skip
             for i, path in enumerate(self._paths):
+                rows = self._parquet_rows(path) if skip else None
+                if rows is not None and rows <= skip:  # a whole part already done
+                    skip -= rows
+                    self._done_bytes += self._sizes[i]
+                    continue
                 first = i == 0 and self._open is not None
                 reader = self._open[1] if first else self._reader(path)
-                yield from self._file_batches(path, reader)
+                for batch in self._file_batches(path, reader):
+                    if skip >= batch.num_rows:
+                        skip -= batch.num_rows
+                        continue
+                    yield batch.slice(skip) if skip else batch
+                    skip = 0
                 self._done_bytes += self._sizes[i]
                 if self._raw is not None:
                     self._raw.close()
                     self._raw = None
+
         yield from rechunk(all_files(), self._request.chunk_rows)
+
+    def _parquet_rows(self, path: str) -> int | None:
+        if self._format != "parquet":
+            return None
+        with self._fs.open(path, "rb") as f:
+            return pq.ParquetFile(f).metadata.num_rows  # type: ignore[no-any-return]
 
     def progress(self) -> Progress:
         current = 0
@@ -211,66 +227,3 @@ class _ParquetReader:
 
     def read_next_batch(self) -> pa.RecordBatch:
         return next(self._it)
-
-
-class FileOutput:
-    """Writes one file: to a hidden temporary name beside it, renamed on commit."""
-
-    def __init__(self, request: OutputRequest) -> None:
-        self.uri = request.uri
-        self._options = parse_options(request.options, side="output")
-        self._fs, self._path = filesystem(request.uri)
-        self._format = detect_format(self._path, self._options)
-        if not request.overwrite and self._fs.exists(self._path):
-            raise OutputError(f"{self.uri}: already exists; pass --overwrite to replace it")
-        parent, name = posixpath.split(self._path)
-        self._tmp = posixpath.join(parent, f".{name}.{uuid.uuid4().hex[:12]}.partial")
-        self._parent = parent
-        self._file: Any = None
-        self._sink: Any = None
-        self._writer: BatchWriter | None = None
-
-    def start(self, schema: pa.Schema) -> None:
-        """Open the temporary file for ``schema``."""
-        try:
-            if self._parent:
-                self._fs.makedirs(self._parent, exist_ok=True)
-            self._file = self._fs.open(self._tmp, "wb")
-        except OSError as exc:
-            raise OutputError(f"{self.uri}: cannot write: {exc}") from exc
-        _, gz = split_compression(self._path, self._options)
-        self._sink = pa.CompressedOutputStream(self._file, "gzip") if gz else self._file
-        self._writer = BatchWriter(self._sink, self._format, schema, self._options, self._path)
-
-    def write(self, batch: pa.RecordBatch) -> None:
-        if self._writer is None:
-            self.start(batch.schema)
-        assert self._writer is not None
-        self._writer.write(batch)
-
-    def commit(self) -> None:
-        if self._writer is None:
-            raise OutputError(f"{self.uri}: nothing to commit (start() was never called)")
-        self._close()
-        try:
-            self._fs.mv(self._tmp, self._path)
-        except OSError as exc:
-            self.abort()
-            raise OutputError(f"{self.uri}: cannot publish the output: {exc}") from exc
-
-    def _close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        if self._sink is not None and self._sink is not self._file:
-            self._sink.close()
-        if self._file is not None and not self._file.closed:
-            self._file.close()
-
-    def abort(self) -> None:
-        # the job already failed: removing the temporary file matters more than why
-        # closing it fails too
-        with contextlib.suppress(Exception):
-            self._close()
-        with contextlib.suppress(OSError):
-            if self._fs.exists(self._tmp):
-                self._fs.rm(self._tmp)

@@ -7,6 +7,7 @@ input.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -48,6 +49,9 @@ class FileOptions(BaseModel):
     encoding: str = Field(default="utf-8", description="CSV text encoding.")
     compression: Literal["infer", "gzip", "none"] = Field(
         default="infer", description="gzip from a .gz suffix unless given.")
+    layout: Literal["file", "parts"] = Field(
+        default="file", description="Output: one file, or a directory of part files "
+        "(also chosen by a URI ending in '/' or an existing directory).")
     newlines_in_values: bool = Field(
         default=False, description="CSV: quoted values may span lines. Off, a value with a "
         "line break means a broken quote and fails the read instead of swallowing rows.")
@@ -177,30 +181,43 @@ def translate_arrow_error(exc: Exception, path: str, header: Sequence[str] = ())
     return InputFormatError(f"{path}: cannot read: {msg}")
 
 
-class BatchWriter:
-    """Writes batches of one schema to a binary stream in one format."""
+def part_suffix(fmt: Format, gz: bool) -> str:
+    ext = {"csv": ".csv", "parquet": ".parquet", "jsonl": ".jsonl"}[fmt]
+    return ext + (".gz" if gz and fmt != "parquet" else "")
 
-    def __init__(self, sink: IO[bytes], fmt: Format, schema: pa.Schema, options: FileOptions,
-                 path: str) -> None:
-        self.format = fmt
-        self._sink = sink
-        self._writer: Any = None
-        if fmt == "csv":
-            opts = pcsv.WriteOptions(delimiter=_delimiter(path, options),
-                                     quoting_style="needed")
-            self._writer = pcsv.CSVWriter(sink, schema, write_options=opts)
-        elif fmt == "parquet":
-            self._writer = pq.ParquetWriter(sink, schema, compression="snappy")
 
-    def write(self, batch: pa.RecordBatch) -> None:
-        if self.format == "jsonl":
-            # row by row, but exact: floats keep their shortest round-trip spelling
-            lines = [json.dumps(row, default=str, allow_nan=False) for row in batch.to_pylist()]
-            if lines:
-                self._sink.write(("\n".join(lines) + "\n").encode("utf-8"))
-            return
-        self._writer.write_batch(batch)
+def _gzip(data: bytes, gz: bool) -> bytes:
+    # mtime=0: the same rows always give the same bytes, so a resumed job's output
+    # is identical to an uninterrupted one's
+    return gzip.compress(data, compresslevel=6, mtime=0) if gz else data
 
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+
+def _csv_options(options: FileOptions, header: bool) -> pcsv.WriteOptions:
+    return pcsv.WriteOptions(include_header=header, delimiter=options.delimiter or ",",
+                             quoting_style="needed")
+
+
+def encode_header(schema: pa.Schema, options: FileOptions, *, gz: bool) -> bytes:
+    """The CSV header line for ``schema``."""
+    buf = pa.BufferOutputStream()
+    pcsv.write_csv(schema.empty_table(), buf, write_options=_csv_options(options, True))
+    return _gzip(buf.getvalue().to_pybytes(), gz)
+
+
+def encode_chunk(
+    batch: pa.RecordBatch, fmt: Format, options: FileOptions, *, gz: bool, header: bool
+) -> bytes:
+    """One chunk as self-contained bytes (a gzip member, a Parquet file with one row group)."""
+    if fmt == "parquet":
+        buf = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_batches([batch]), buf, compression="snappy",
+                       row_group_size=max(1, batch.num_rows))
+        return buf.getvalue().to_pybytes()  # type: ignore[no-any-return]
+    if fmt == "jsonl":
+        # row by row, but exact: floats keep their shortest round-trip spelling
+        lines = [json.dumps(row, default=str, allow_nan=False) for row in batch.to_pylist()]
+        return _gzip("".join(line + "\n" for line in lines).encode("utf-8"), gz)
+    buf = pa.BufferOutputStream()
+    if batch.num_rows or header:
+        pcsv.write_csv(batch, buf, write_options=_csv_options(options, header))
+    return _gzip(buf.getvalue().to_pybytes(), gz)

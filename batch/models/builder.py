@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import ValidationError
 
 from batch.errors import ConfigError, PackageError
 from batch.models.loaders import ArtifactInfo, get_loader
@@ -146,8 +147,9 @@ def _target(spec: PackageSpec, info: ArtifactInfo, values: pa.ChunkedArray) -> T
     try:
         return Target(name=spec.target, type=ttype, classes=classes, positive=positive,
                       threshold=spec.threshold)
-    except ValueError as exc:
-        raise ConfigError(f"--type {ttype}: {exc}") from exc
+    except ValidationError as exc:
+        reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise ConfigError(f"--type {ttype}: {reasons}") from exc
 
 
 def _classes_from(values: pa.ChunkedArray) -> tuple[str, ...]:

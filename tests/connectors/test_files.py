@@ -42,8 +42,8 @@ def read_all(uri: str, chunk_rows: int = 128, **options: str) -> pa.Table:
 def write_all(uri: str, table: pa.Table, **options: str) -> None:
     output = open_output(OutputRequest(uri=uri, options=options))
     output.start(table.schema)
-    for batch in table.to_batches(max_chunksize=300):
-        output.write(batch)
+    for i, batch in enumerate(table.to_batches(max_chunksize=300)):
+        output.write(i, batch)
     output.commit()
 
 
@@ -57,7 +57,9 @@ def test_round_trip_in_every_format(tmp_path: Path, name: str) -> None:
 
 def test_gzip_output_is_really_gzip(tmp_path: Path) -> None:
     write_all(str(tmp_path / "t.csv.gz"), TABLE)
-    assert gzip.decompress((tmp_path / "t.csv.gz").read_bytes()).startswith(b'"id","x","cat"')
+    data = gzip.decompress((tmp_path / "t.csv.gz").read_bytes())
+    assert data.startswith(b'"id","x","cat"\n1,')
+    assert data.count(b'"id"') == 1
 
 
 def test_tsv_and_explicit_delimiter(tmp_path: Path) -> None:
@@ -157,8 +159,9 @@ def test_output_is_invisible_until_commit_and_gone_after_abort(tmp_path: Path) -
     final = tmp_path / "out.parquet"
     output = open_output(OutputRequest(uri=str(final)))
     output.start(TABLE.schema)
-    output.write(TABLE.to_batches()[0])
+    output.write(0, TABLE.to_batches()[0])
     assert not final.exists()
+    assert [p.name for p in tmp_path.iterdir()] == [".out.parquet.job.staging"]
     output.abort()
     assert list(tmp_path.iterdir()) == []
 

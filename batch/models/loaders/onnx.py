@@ -114,7 +114,8 @@ class OnnxScorer:
         except Exception as exc:
             raise UserCodeError(f"{self._label}: onnxruntime raised: {exc}") from exc
         if isinstance(out, list):  # ZipMap output: one {label: probability} per row
-            out = [[row.get(c, row.get(_maybe_int(c), np.nan)) for c in self._classes] for row in out]
+            keys = [(c, _maybe_int(c)) for c in self._classes]
+            out = [[row.get(c, row.get(k, np.nan)) for c, k in keys] for row in out]
         values = np.asarray(out, dtype=np.float64)
         if self._regression:
             return values.reshape(len(frame), -1)[:, 0]

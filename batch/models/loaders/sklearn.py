@@ -20,7 +20,9 @@ def load_estimator(path: Path) -> Any:
     try:
         return joblib.load(path)
     except Exception as exc:  # unpickling can raise nearly anything
-        raise PackageError(f"{path}: cannot load the artifact: {type(exc).__name__}: {exc}") from exc
+        raise PackageError(
+            f"{path}: cannot load the artifact: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 class SklearnScorer:

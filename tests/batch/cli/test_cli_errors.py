@@ -9,7 +9,9 @@ import pytest
 
 
 def _lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
+    """stderr without the leading ``job <id>`` line."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[1:] if lines and lines[0].startswith("job ") else lines
 
 
 def assert_failed_cleanly(res, out_dir: Path, *needles: str) -> None:  # type: ignore[no-untyped-def]

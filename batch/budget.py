@@ -1,0 +1,78 @@
+"""The error budget: how many rows may fail before a job gives up.
+
+Rows that fail keep flowing with their ``prediction_status``; the job aborts
+only when the failures pass ``max_failed_rows`` or the share passes
+``max_error_rate`` (judged once ``min_rows`` rows are in, or at the end, so one
+bad row early does not stop a large job).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from batch.errors import JobError
+from batch.scoring import STATUS_OK
+
+_REASON = re.compile(r"column '(?P<col>.+?)' has (?P<value>.+?) \((?P<why>expected [^)]+)\)")
+MIN_ROWS_FOR_RATE = 1_000
+EXAMPLES = 3
+
+
+class ErrorBudgetExceeded(JobError):
+    """Too many rows failed; the message summarises the first failures."""
+
+
+@dataclass(slots=True)
+class ErrorBudget:
+    max_error_rate: float
+    max_failed_rows: int | None = None
+    min_rows: int = MIN_ROWS_FOR_RATE
+    rows: int = 0
+    failed: int = 0
+    reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
+    examples: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def add(self, start_row: int, status: pa.Array | pa.ChunkedArray, failed: int) -> None:
+        """Count a chunk; ``start_row`` numbers its rows in the input (0-based)."""
+        self.rows += len(status)
+        self.failed += failed
+        if not failed:
+            return
+        bad = pc.not_equal(status, STATUS_OK)
+        for idx in pc.indices_nonzero(bad).to_pylist():
+            for m in _REASON.finditer(status[idx].as_py() or ""):
+                key = (m.group("col"), m.group("why"))
+                self.reasons[key] += 1
+                shown = self.examples.setdefault(key, [])
+                if len(shown) < EXAMPLES:
+                    shown.append(f"row {start_row + idx + 1:,}: {m.group('value')}")
+
+    def check(self, *, final: bool = False) -> None:
+        """Raise :class:`ErrorBudgetExceeded` when the budget is spent."""
+        if self.max_failed_rows is not None and self.failed > self.max_failed_rows:
+            self._fail(f"{self.failed:,} rows failed (more than --max-failed-rows "
+                       f"{self.max_failed_rows:,})")
+        if (final or self.rows >= self.min_rows) and self.rows:
+            rate = self.failed / self.rows
+            if rate > self.max_error_rate:
+                self._fail(f"{self.failed:,} of {self.rows:,} rows failed ({rate:.1%}, more "
+                           f"than --max-error-rate {self.max_error_rate:.1%})")
+
+    def summary(self) -> str:
+        parts = []
+        for (col, why), count in self.reasons.most_common(5):
+            examples = "; ".join(self.examples[(col, why)])
+            parts.append(f"column '{col}' {why}: {count:,} rows ({examples})")
+        return " | ".join(parts)
+
+    def _fail(self, what: str) -> None:
+        detail = self.summary()
+        raise ErrorBudgetExceeded(
+            f"error budget exceeded: {what}; first failures: {detail or 'n/a'}; nothing was "
+            "published (fix the input, or raise the budget and run again with --resume)"
+        )

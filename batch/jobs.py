@@ -1,0 +1,131 @@
+"""The job store: each job's record, its manifest of committed chunks, its report.
+
+Layout under ``<home>/jobs/<job id>/``: ``job.json`` (spec, resolved chunk
+size, status), ``manifest.jsonl`` (one line per committed chunk, appended and
+fsynced after the output staged the chunk durably) and ``report.json``.
+A line cut short by a crash is ignored: its chunk is simply redone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from batch.errors import ConfigError
+from batch.settings import home_dir
+from batch.spec import JobSpec
+
+
+class JobStatus(StrEnum):
+    RUNNING = "running"
+    FAILED = "failed"
+    SUCCEEDED = "succeeded"
+
+
+class JobRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str
+    spec: JobSpec
+    model_digest: str
+    chunk_rows: int = Field(description="Resolved rows per chunk; a resume reuses it.")
+    input_bytes: int | None = Field(default=None, description="Input size, to spot changes.")
+    status: JobStatus = JobStatus.RUNNING
+    error: str | None = None
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class ChunkRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    start_row: int = Field(description="Input row where the chunk starts (0-based).")
+    rows: int
+    failed: int
+    receipt: dict[str, Any]
+    quarantine: dict[str, Any] | None = None
+
+
+class JobStore:
+    """Job records under ``<home>/jobs``."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.root = (home or home_dir()) / "jobs"
+        self._manifest: IO[str] | None = None
+
+    def path(self, job_id: str) -> Path:
+        return self.root / job_id
+
+    def load(self, job_id: str) -> JobRecord | None:
+        file = self.path(job_id) / "job.json"
+        if not file.exists():
+            return None
+        try:
+            return JobRecord.model_validate_json(file.read_text(encoding="utf-8"))
+        except ValidationError as exc:
+            raise ConfigError(f"{file}: corrupt job record: {exc}") from exc
+
+    def save(self, record: JobRecord) -> None:
+        record.updated_at = datetime.now(UTC)
+        _write_atomic(self.path(record.job_id) / "job.json", record.model_dump_json(indent=2))
+
+    def chunks(self, job_id: str) -> list[ChunkRecord]:
+        """Committed chunks 0..k-1; a torn or out-of-order tail is dropped."""
+        file = self.path(job_id) / "manifest.jsonl"
+        if not file.exists():
+            return []
+        chunks: list[ChunkRecord] = []
+        for line in file.read_text(encoding="utf-8").splitlines():
+            try:
+                chunk = ChunkRecord.model_validate_json(line)
+            except ValidationError:
+                break
+            if chunk.index != len(chunks):
+                break
+            chunks.append(chunk)
+        return chunks
+
+    def open_manifest(self, job_id: str, kept: list[ChunkRecord]) -> None:
+        """Rewrite the manifest to ``kept`` and keep it open for appending."""
+        file = self.path(job_id) / "manifest.jsonl"
+        _write_atomic(file, "".join(c.model_dump_json() + "\n" for c in kept))
+        self._manifest = file.open("a", encoding="utf-8")
+
+    def append(self, chunk: ChunkRecord) -> None:
+        assert self._manifest is not None, "open_manifest() first"
+        self._manifest.write(chunk.model_dump_json() + "\n")
+        self._manifest.flush()
+        os.fsync(self._manifest.fileno())
+
+    def close_manifest(self) -> None:
+        if self._manifest is not None:
+            self._manifest.close()
+            self._manifest = None
+
+    def save_report(self, job_id: str, report: dict[str, Any]) -> Path:
+        file = self.path(job_id) / "report.json"
+        _write_atomic(file, json.dumps(report, indent=2, default=str))
+        return file
+
+    def report(self, job_id: str) -> dict[str, Any] | None:
+        file = self.path(job_id) / "report.json"
+        if not file.exists():
+            return None
+        return json.loads(file.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,78 @@
+"""Pre-flight: read and score the first rows before the real run.
+
+A schema problem, a model that cannot load or breaks its output contract, or
+leading rows that mostly fail, stop the job in seconds and with the same
+errors the full run would give, before any worker starts or output exists.
+The first rows also size the chunks when only a byte target is given.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from batch.budget import ErrorBudget
+from batch.models.cache import process_cache
+from batch.models.package import ModelPackage
+from batch.scoring import STATUS_COLUMN, ScoringOptions, output_schema, score_batch
+from batch.spec import JobSpec, parse_size
+from batch.workers import failed_rows
+from connectors import IntakeRequest, open_intake
+
+MIN_CHUNK_ROWS = 1_000
+MAX_CHUNK_ROWS = 1_000_000
+SAMPLE_ROWS = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class PreflightResult:
+    chunk_rows: int
+    input_bytes: int | None
+    seconds: float
+
+
+def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions) -> PreflightResult:
+    """Check the input and the model on the leading rows.
+
+    Raises:
+        SchemaError: a required column is missing.
+        PackageError, ModelOutputError, UserCodeError: the model fails.
+        ErrorBudgetExceeded: the leading rows fail beyond the error budget.
+    """
+    started = time.perf_counter()
+    rows = max(spec.preflight_rows, SAMPLE_ROWS)
+    intake = open_intake(IntakeRequest(
+        uri=spec.input, chunk_rows=rows, options=spec.input_options,
+        text_columns=tuple(package.manifest.feature_names),
+    ))
+    try:
+        output_schema(package.manifest, intake.schema, options)
+        first = next(iter(intake.batches()), None)
+        input_bytes = intake.progress().bytes_total
+    finally:
+        intake.close()
+    if first is not None and spec.preflight_rows > 0:
+        _score_head(first.slice(0, spec.preflight_rows), spec, package, options)
+    chunk_rows = spec.chunk_rows or chunk_rows_for(first, parse_size(spec.chunk_size))
+    return PreflightResult(chunk_rows, input_bytes, time.perf_counter() - started)
+
+
+def _score_head(
+    batch: pa.RecordBatch, spec: JobSpec, package: ModelPackage, options: ScoringOptions
+) -> None:
+    scored = score_batch(batch, package, process_cache().get(package),
+                         ScoringOptions(status_column=True))
+    budget = ErrorBudget(spec.max_error_rate, spec.max_failed_rows, min_rows=100)
+    budget.add(0, scored.column(STATUS_COLUMN), failed_rows(scored))
+    budget.check()
+
+
+def chunk_rows_for(sample: pa.RecordBatch | None, target_bytes: int) -> int:
+    """Rows per chunk so a chunk holds about ``target_bytes`` in memory."""
+    if sample is None or sample.num_rows == 0:
+        return 100_000
+    per_row = max(1.0, sample.nbytes / sample.num_rows)
+    rows = int(target_bytes / per_row) // 1000 * 1000
+    return max(MIN_CHUNK_ROWS, min(MAX_CHUNK_ROWS, rows))

@@ -1,0 +1,72 @@
+"""``JobSpec``: everything a scoring job needs, as it crosses process and API boundaries."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_CHUNK_BYTES = 8 << 20
+DEFAULT_MAX_ERROR_RATE = 0.05
+DEFAULT_PREFLIGHT_ROWS = 2_000
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)?\s*$", re.I)
+_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 1024, "m": 1e6, "mb": 1e6,
+          "mib": 1 << 20, "g": 1e9, "gb": 1e9, "gib": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    """``"8MB"`` -> 8_000_000; ``"8MiB"`` -> 8_388_608.
+
+    Raises:
+        ValueError: not a size.
+    """
+    m = _SIZE.match(text)
+    unit = (m.group(2) or "").lower() if m else ""
+    if not m or unit not in _UNITS:
+        raise ValueError(f"{text!r} is not a size (examples: 8MB, 512KiB, 1GB)")
+    return int(float(m.group(1)) * _UNITS[unit])
+
+
+class JobSpec(BaseModel):
+    """A scoring job. Frozen; ``extra="forbid"`` so a typo in a job file is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field(description="Model package directory or deployment name.")
+    input: str = Field(description="Input URI or path.")
+    output: str = Field(description="Output URI or path.")
+    input_options: dict[str, str] = Field(default_factory=dict, description="Intake options.")
+    output_options: dict[str, str] = Field(default_factory=dict, description="Output options.")
+    chunk_rows: int | None = Field(default=None, ge=1, description="Rows per chunk; "
+                                   "default: as many as fit in chunk_size.")
+    chunk_size: str = Field(default="8MB", description="Target in-memory size of a chunk "
+                            "when chunk_rows is not given (e.g. 8MB).")
+    workers: int | None = Field(default=None, ge=0, description="Scoring processes; "
+                                "0 scores in this process; default one per core.")
+    passthrough: tuple[str, ...] = Field(default=(), description="Input columns to copy.")
+    passthrough_all: bool = Field(default=False, description="Copy every input column.")
+    overwrite: bool = Field(default=False, description="Replace an existing output.")
+    job_id: str | None = Field(default=None, description="Job id; generated when absent.")
+    resume: bool = Field(default=False, description="Continue a failed job with this id.")
+    max_error_rate: float = Field(default=DEFAULT_MAX_ERROR_RATE, ge=0, le=1,
+                                  description="Abort when more than this share of rows fail.")
+    max_failed_rows: int | None = Field(default=None, ge=0,
+                                        description="Abort when more rows than this fail.")
+    quarantine: str | None = Field(default=None, description="Also write failed rows "
+                                   "(original values and reason) here.")
+    preflight_rows: int = Field(default=DEFAULT_PREFLIGHT_ROWS, ge=0, description="Score "
+                                "this many leading rows first and fail fast (0: off).")
+
+    @field_validator("chunk_size")
+    @classmethod
+    def _check_size(cls, value: str) -> str:
+        if parse_size(value) < 1024:
+            raise ValueError(f"chunk_size {value!r} is below 1KiB")
+        return value
+
+    @field_validator("job_id")
+    @classmethod
+    def _check_job_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", value):
+            raise ValueError(f"job id {value!r} must be 1-100 letters, digits, '.', '_' or '-'")
+        return value

@@ -1,0 +1,115 @@
+"""Worker processes: one model load per process, results in input order."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from numpy.testing import assert_allclose
+
+from batch.engine import JobSpec, run_job
+from batch.scoring import STATUS_COLUMN, ScoringOptions
+from batch.workers import ScoringPool
+
+PROBA = ["default_no_PREDICTION", "default_yes_PREDICTION"]
+CHUNKS = 20
+
+
+def _uneven_chunks(frame: pd.DataFrame, count: int) -> list[pa.RecordBatch]:
+    """``count`` chunks of very different sizes, so a later one can finish first."""
+    batch = pa.RecordBatch.from_pandas(frame, preserve_index=False)
+    weights = np.where(np.arange(count) % 2 == 0, 5.0, 1.0)
+    edges = np.round(np.cumsum(weights) / weights.sum() * batch.num_rows).astype(int)
+    starts = np.concatenate([[0], edges[:-1]])
+    return [batch.slice(s, e - s) for s, e in zip(starts, edges, strict=True)]
+
+
+def _reference(trained, frame: pd.DataFrame) -> np.ndarray:
+    return trained.estimator.predict_proba(frame[list(trained.features)])
+
+
+@pytest.fixture
+def fresh_process_cache(monkeypatch):
+    """This process's model cache, empty for the test and restored after it."""
+    monkeypatch.setattr("batch.models.cache._process_cache", None)
+
+
+@pytest.mark.slow
+def test_pool_loads_once_per_worker_and_keeps_order(logistic_package, scoring_frame):
+    frame = scoring_frame.copy()
+    frame["income"] = frame["income"].astype(object)
+    frame.loc[123, "income"] = "abc"  # one failed row, to see it counted
+    frame["income"] = frame["income"].map(lambda v: None if pd.isna(v) else str(v))
+    batches = _uneven_chunks(frame, CHUNKS)
+
+    options = ScoringOptions(passthrough=("id",))
+    with ScoringPool(logistic_package.package, options, workers=2) as pool:
+        results = list(pool.map_ordered(iter(batches)))
+
+    assert [r.batch.column("id") for r in results] == [b.column("id") for b in batches]
+    pids = {r.pid for r in results}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert pool.loads_by_pid == {pid: 1 for pid in pids}
+    assert all(r.loads == 1 for r in results)
+    assert sum(r.failed_rows for r in results) == 1
+
+    out = pa.Table.from_batches([r.batch for r in results]).to_pandas()
+    assert out["id"].tolist() == scoring_frame["id"].tolist()
+    ok = out.index != 123
+    assert out.loc[123, STATUS_COLUMN] == "column 'income' has 'abc' (expected a number)"
+    expected = _reference(logistic_package, scoring_frame.loc[ok])
+    assert_allclose(out.loc[ok, PROBA].to_numpy(), expected, rtol=0, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_run_job_with_two_workers(tmp_path, multiclass_package, scoring_frame, write_table):
+    source = write_table(scoring_frame, "scoring-multiclass", "parquet")
+    spec = JobSpec(model=str(multiclass_package.path), input=source,
+                   output=str(tmp_path / "out.parquet"), workers=2,
+                   chunk_rows=len(scoring_frame) // CHUNKS, passthrough=("id",))
+    report = run_job(spec)
+
+    assert report.chunks == CHUNKS
+    assert report.rows_scored == len(scoring_frame) and report.rows_failed == 0
+    assert len(report.model_loads) == 2 and os.getpid() not in report.model_loads
+    assert set(report.model_loads.values()) == {1}
+
+    out = pq.read_table(tmp_path / "out.parquet").to_pandas()
+    assert out["id"].tolist() == scoring_frame["id"].tolist()
+    classes = [str(c) for c in multiclass_package.estimator.classes_]
+    expected = _reference(multiclass_package, scoring_frame)
+    got = out[[f"segment_{c}_PREDICTION" for c in classes]].to_numpy()
+    assert_allclose(got, expected, rtol=0, atol=1e-9)
+    assert out["segment_PREDICTION"].tolist() == np.array(classes)[expected.argmax(1)].tolist()
+
+
+def test_in_process_pool_loads_once(fresh_process_cache, hgb_package, scoring_frame):
+    batches = _uneven_chunks(scoring_frame, CHUNKS)
+    with ScoringPool(hgb_package.package, ScoringOptions(), workers=0) as pool:
+        results = list(pool.map_ordered(batches))
+    assert pool.loads_by_pid == {os.getpid(): 1}
+    out = pa.Table.from_batches([r.batch for r in results]).to_pandas()
+    expected = _reference(hgb_package, scoring_frame)
+    assert_allclose(out[["defaulted_0_PREDICTION", "defaulted_1_PREDICTION"]].to_numpy(),
+                    expected, rtol=0, atol=1e-9)
+
+
+def test_run_job_on_csv_in_process(
+    fresh_process_cache, tmp_path, logistic_package, scoring_frame, write_table
+):
+    """CSV feature columns arrive as text; predictions still equal the model's."""
+    source = write_table(scoring_frame, "scoring-logistic", "csv")
+    spec = JobSpec(model=str(logistic_package.path), input=source,
+                   output=str(tmp_path / "out.parquet"), workers=0, chunk_rows=128,
+                   passthrough_all=True)
+    report = run_job(spec)
+    assert report.model_loads == {os.getpid(): 1}
+    assert report.chunks == 5
+    out = pq.read_table(tmp_path / "out.parquet").to_pandas()
+    assert out["id"].tolist() == scoring_frame["id"].tolist()
+    assert_allclose(out[PROBA].to_numpy(), _reference(logistic_package, scoring_frame),
+                    rtol=0, atol=1e-9)
