@@ -42,8 +42,9 @@ def check_schema(manifest: ModelManifest, schema: pa.Schema, *, source: str = "i
     missing = [f.name for f in manifest.features if f.required and f.name not in names]
     if missing:
         cols = ", ".join(repr(m) for m in missing)
+        noun = "columns" if len(missing) > 1 else "column"
         raise SchemaError(
-            f"{source} has no column {cols} required by model '{manifest.name}'; "
+            f"{source} has no {noun} {cols} required by model '{manifest.name}'; "
             f"it has: {', '.join(schema.names) or '(no columns)'}"
         )
     for feature in manifest.features:

@@ -179,23 +179,23 @@ class ScoringPool:
             return
         window: deque[tuple[pa.RecordBatch, Future[_Remote]]] = deque()
         limit = 2 * self.workers + 1
-        for batch in batches:
-            future = self._executor.submit(_score_remote, self.package, to_ipc(batch),
-                                           self.options)
-            window.append((batch, future))
-            if len(window) >= limit:
-                yield self._collect(*window.popleft())
-        while window:
-            yield self._collect(*window.popleft())
-
-    def _collect(self, source: pa.RecordBatch, future: Future[_Remote]) -> ChunkResult:
         try:
-            payload, failed, pid, loads, seconds = future.result()
+            for batch in batches:
+                future = self._executor.submit(_score_remote, self.package, to_ipc(batch),
+                                               self.options)
+                window.append((batch, future))
+                if len(window) >= limit:
+                    yield self._collect(*window.popleft())
+            while window:
+                yield self._collect(*window.popleft())
         except BrokenProcessPool as exc:
             raise JobError(
                 "a scoring worker process died (out of memory or killed?); nothing was "
                 "published; run the job again with --resume to continue"
             ) from exc
+
+    def _collect(self, source: pa.RecordBatch, future: Future[_Remote]) -> ChunkResult:
+        payload, failed, pid, loads, seconds = future.result()
         self.loads_by_pid[pid] = loads
         return ChunkResult(from_ipc(payload), failed, pid, loads, seconds, source)
 

@@ -32,6 +32,13 @@ def _reference(trained, frame: pd.DataFrame) -> np.ndarray:
     return trained.estimator.predict_proba(frame[list(trained.features)])
 
 
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    """Job records go to a home of the test's own."""
+    monkeypatch.setenv("BATCHPRED_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
 @pytest.fixture
 def fresh_process_cache(monkeypatch):
     """This process's model cache, empty for the test and restored after it."""

@@ -1,0 +1,85 @@
+"""A python-hooks package whose failures are switched on by environment variables.
+
+``BP_TEST_FAIL_LOAN`` makes ``score`` raise on the chunk holding that loan id;
+``BP_TEST_DIE_LOAN`` makes the scoring process kill itself there. Both are real
+configuration read by real code in the worker processes, not mocks.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pytest
+
+from batch.models.builder import PackageSpec, create_package
+from batch.models.manifest import TargetType
+from batch.quickstart import TARGET, credit_table
+
+CUSTOM = '''
+import os
+import signal
+
+import numpy as np
+import pandas as pd
+
+
+def load_model(path):
+    return {"center": 680.0, "scale": 45.0}
+
+
+def score(frame, model, **kwargs):
+    ids = set(frame["loan_id"].astype("int64"))
+    for var in ("BP_TEST_FAIL_LOAN", "BP_TEST_DIE_LOAN"):
+        loan = os.environ.get(var)
+        if loan and int(loan) in ids:
+            if var == "BP_TEST_DIE_LOAN":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise RuntimeError(f"refusing loan {loan}")
+    z = (frame["credit_score"].fillna(model["center"]) - model["center"]) / model["scale"]
+    z = z - frame["loan_amount"] / frame["income"].fillna(60000.0)
+    p = 1.0 / (1.0 + np.exp(z.to_numpy(dtype=float)))
+    return pd.DataFrame({"no": 1.0 - p, "yes": p})
+'''
+
+
+@dataclass(frozen=True)
+class Workload:
+    package: Path
+    csv: Path
+    table: pa.Table
+
+
+@pytest.fixture(scope="session")
+def workload(tmp_path_factory: pytest.TempPathFactory) -> Workload:
+    root = tmp_path_factory.mktemp("engine")
+    hooks = root / "hooks"
+    hooks.mkdir()
+    (hooks / "custom.py").write_text(CUSTOM)
+    train = credit_table(500, seed=3)
+    pcsv.write_csv(train.select(["loan_id", "credit_score", "loan_amount", "income", TARGET]),
+                   root / "train.csv")
+    package = create_package(root / "pkg", PackageSpec(
+        artifact=hooks, training_data=str(root / "train.csv"), target=TARGET,
+        target_type=TargetType.BINARY, positive_class="yes", name="hooked",
+    ))
+    table = credit_table(60_000, seed=4).drop_columns([TARGET])
+    pcsv.write_csv(table, root / "score.csv")
+    return Workload(package.path, root / "score.csv", table)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("BATCHPRED_HOME", str(home))
+    return home
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "batch.cli", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=300, check=False)
