@@ -122,8 +122,6 @@ def _prepare(
     if previous is not None and not spec.resume:
         raise ConfigError(f"job {job_id!r} already exists ({previous.status}); pass --resume "
                           "to continue it, or choose another --job-id")
-    if previous is None and spec.resume:
-        raise ConfigError(f"--resume: there is no job {job_id!r} to resume")
     if previous is not None:
         _check_same(previous, spec, package)
     check = preflight(spec, package, options)

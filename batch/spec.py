@@ -47,7 +47,8 @@ class JobSpec(BaseModel):
     passthrough_all: bool = Field(default=False, description="Copy every input column.")
     overwrite: bool = Field(default=False, description="Replace an existing output.")
     job_id: str | None = Field(default=None, description="Job id; generated when absent.")
-    resume: bool = Field(default=False, description="Continue a failed job with this id.")
+    resume: bool = Field(default=False, description="Continue a failed job with this id "
+                         "(a job killed before it recorded anything starts afresh).")
     max_error_rate: float = Field(default=DEFAULT_MAX_ERROR_RATE, ge=0, le=1,
                                   description="Abort when more than this share of rows fail.")
     max_failed_rows: int | None = Field(default=None, ge=0,

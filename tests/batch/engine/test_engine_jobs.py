@@ -78,8 +78,8 @@ def test_finished_job_is_a_no_op_and_resume_checks_settings(workload, home, tmp_
     again = run_job(spec(workload, out, job_id="once"))
     assert again.already_done and again.rows_scored == first.rows_scored
     assert out.stat().st_mtime_ns == stamp
-    with pytest.raises(ConfigError, match="no job 'ghost' to resume"):
-        run_job(spec(workload, out, job_id="ghost", resume=True))
+    fresh = run_job(spec(workload, tmp_path / "fresh.csv", job_id="ghost", resume=True))
+    assert fresh.resumed_chunks == 0 and fresh.rows_scored == first.rows_scored
 
 
 def test_resume_with_other_settings_is_refused(workload, home, tmp_path, monkeypatch) -> None:

@@ -1,0 +1,83 @@
+"""``kill -9`` of the whole process tree at several points, then ``--resume``.
+
+The resumed output must equal an uninterrupted run's byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import cli
+
+
+def _args(workload, out: Path, job: str) -> list[str]:  # type: ignore[no-untyped-def]
+    return ["score", "--model", str(workload.package), "--input", str(workload.csv),
+            "--output", str(out), "--passthrough", "loan_id", "--chunk-rows", "1000",
+            "--workers", "2", "--job-id", job, "--quiet"]
+
+
+def _manifest_lines(home: Path, job: str) -> int:
+    path = home / "jobs" / job / "manifest.jsonl"
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def _kill_when(proc: subprocess.Popen[bytes], home: Path, job: str, chunks: int) -> int:
+    deadline = time.monotonic() + 120
+    while _manifest_lines(home, job) < chunks and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return _manifest_lines(home, job)
+
+
+@pytest.mark.parametrize("name", ["scored.csv", "scored.parquet"])
+def test_kill_minus_nine_then_resume_is_byte_identical(
+    workload, home: Path, tmp_path: Path, name: str
+) -> None:
+    clean = tmp_path / "clean" / name
+    res = cli(*_args(workload, clean, "clean"))
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "killed" / name
+    env = {**os.environ, "BATCHPRED_HOME": str(home)}
+    seen = []
+    for point in (0, 7, 25, 45):
+        proc = subprocess.Popen([sys.executable, "-m", "batch.cli", *_args(workload, out, "k")]
+                                + (["--resume"] if point else []), env=env,
+                                start_new_session=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        if point == 0:
+            time.sleep(1.0)  # somewhere in start-up or pre-flight
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            continue
+        seen.append(_kill_when(proc, home, "k", point))
+        assert not out.exists(), f"output published by a job killed at chunk {point}"
+    assert seen == sorted(seen) and seen[-1] < 60, seen
+    res = cli(*_args(workload, out, "k"), "--resume")
+    assert res.returncode == 0, res.stderr
+    assert "scored 60,000 rows" in res.stdout
+    assert out.read_bytes() == clean.read_bytes()
+    leftovers = [p.name for p in out.parent.iterdir() if p.name != name]
+    assert leftovers == [], leftovers
+    again = cli(*_args(workload, out, "k"), "--resume")
+    assert again.returncode == 0 and "already finished; nothing to do" in again.stdout
+
+
+def test_job_show_prints_the_report(workload, home: Path, tmp_path: Path) -> None:
+    res = cli(*_args(workload, tmp_path / "o.csv", "shown"))
+    assert res.returncode == 0, res.stderr
+    shown = cli("job", "show", "shown")
+    assert shown.returncode == 0, shown.stderr
+    assert '"scoredRows": 60000' in shown.stdout and '"status": "succeeded"' in shown.stdout
+    missing = cli("job", "show", "nope")
+    assert missing.returncode == 1 and "no job 'nope'" in missing.stderr
