@@ -13,10 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from batch.errors import JobError
-from batch.scoring import STATUS_OK
 
 _REASON = re.compile(r"column '(?P<col>.+?)' has (?P<value>.+?) \((?P<why>expected [^)]+)\)")
 MIN_ROWS_FOR_RATE = 1_000
@@ -37,15 +35,18 @@ class ErrorBudget:
     reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
     examples: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
-    def add(self, start_row: int, status: pa.Array | pa.ChunkedArray, failed: int) -> None:
-        """Count a chunk; ``start_row`` numbers its rows in the input (0-based)."""
-        self.rows += len(status)
-        self.failed += failed
-        if not failed:
+    def add(self, start_row: int, rows: int, failures: pa.RecordBatch | None) -> None:
+        """Count a chunk of ``rows`` starting at input row ``start_row`` (0-based).
+
+        ``failures`` holds the failed rows' ``row`` (in the chunk) and ``status``.
+        """
+        self.rows += rows
+        if failures is None:
             return
-        bad = pc.not_equal(status, STATUS_OK)
-        for idx in pc.indices_nonzero(bad).to_pylist():
-            for m in _REASON.finditer(status[idx].as_py() or ""):
+        self.failed += failures.num_rows
+        for idx, status in zip(failures.column("row").to_pylist(),
+                               failures.column("status").to_pylist(), strict=True):
+            for m in _REASON.finditer(status or ""):
                 key = (m.group("col"), m.group("why"))
                 self.reasons[key] += 1
                 shown = self.examples.setdefault(key, [])

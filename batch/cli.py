@@ -22,7 +22,7 @@ from batch.models.builder import PackageSpec, create_package
 from batch.models.manifest import TargetType
 from batch.models.package import ModelPackage, open_package
 from batch.progress import run_with_progress, summary_line
-from batch.spec import DEFAULT_MAX_ERROR_RATE, DEFAULT_PREFLIGHT_ROWS, JobSpec
+from batch.spec import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_ERROR_RATE, DEFAULT_PREFLIGHT_ROWS, JobSpec
 from connectors import ConnectorError
 
 
@@ -85,8 +85,8 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
               help="Output file, or a directory (ending in '/') of part files.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
               help="Rows per chunk (default: as many as fit in --chunk-size).")
-@click.option("--chunk-size", default="8MB", show_default=True,
-              help="Target in-memory size of a chunk, e.g. 8MB.")
+@click.option("--chunk-size", default=DEFAULT_CHUNK_SIZE, show_default=True,
+              help="Input per chunk, e.g. 32MB (CSV bytes, else in-memory size).")
 @click.option("--passthrough", multiple=True, metavar="COL", help="Copy COL to the output.")
 @click.option("--passthrough-all", is_flag=True, help="Copy every input column.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,

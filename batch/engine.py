@@ -13,31 +13,33 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from batch.budget import ErrorBudget, ErrorBudgetExceeded
 from batch.deployments import resolve_model
-from batch.errors import ConfigError
+from batch.errors import ConfigError, JobError
 from batch.jobs import ChunkRecord, JobRecord, JobStatus, JobStore
 from batch.models.package import ModelPackage
 from batch.preflight import preflight
 from batch.report import JobReport
 from batch.resources import PeakMemory
-from batch.scoring import STATUS_COLUMN, STATUS_OK, ScoringOptions, output_schema
+from batch.scoring import STATUS_COLUMN, ScoringOptions, output_schema
 from batch.spec import JobSpec
-from batch.workers import ChunkResult, ScoringPool, default_workers
+from batch.workers import ChunkJob, ScoringPool, default_workers
 from connectors import (
     Intake,
     IntakeRequest,
     Output,
     OutputRequest,
     Progress,
+    Receipt,
     open_intake,
     open_output,
 )
@@ -126,14 +128,16 @@ def _prepare(
         _check_same(previous, spec, package)
     check = preflight(spec, package, options)
     record = previous or JobRecord(job_id=job_id, spec=spec, model_digest=package.digest,
-                                   chunk_rows=check.chunk_rows, input_bytes=check.input_bytes)
+                                   chunk_rows=check.chunk_rows, chunk_bytes=check.chunk_bytes,
+                                   input_bytes=check.input_bytes)
     record.status, record.error = JobStatus.RUNNING, None
     store.save(record)
     committed = store.chunks(job_id) if previous is not None else []
     report = JobReport(
         job_id=job_id, output=spec.output, model_digest=package.digest, input=spec.input,
         model_name=package.manifest.name, model_version=package.manifest.version,
-        chunk_rows=record.chunk_rows, resumed_chunks=len(committed),
+        chunk_rows=record.chunk_rows or 0, chunk_bytes=record.chunk_bytes or 0,
+        resumed_chunks=len(committed),
         input_bytes=check.input_bytes, options=spec.model_dump(mode="json"),
         quarantine=spec.quarantine,
         timings={"_started": started, "preflight": check.seconds},
@@ -166,11 +170,12 @@ def _open_output(uri: str, run: _Run, suffix: str = "") -> Output:
 
 
 def _pipeline(run: _Run, store: JobStore, on_progress: ProgressCallback | None) -> None:
-    spec, report = run.spec, run.report
+    spec = run.spec
     skip = sum(c.rows for c in run.committed)
     intake = open_intake(IntakeRequest(
-        uri=spec.input, chunk_rows=run.record.chunk_rows, options=spec.input_options,
-        text_columns=tuple(run.package.manifest.feature_names), skip_rows=skip,
+        uri=spec.input, chunk_rows=run.record.chunk_rows or 1, options=spec.input_options,
+        text_columns=tuple(run.package.manifest.feature_names),
+        skip_rows=0 if run.record.chunk_bytes else skip,
     ))
     outputs: list[Output] = []
     try:
@@ -179,10 +184,10 @@ def _pipeline(run: _Run, store: JobStore, on_progress: ProgressCallback | None) 
         quarantine = _open_output(spec.quarantine, run, "-quarantine") if spec.quarantine else None
         if quarantine is not None:
             outputs.append(quarantine)
-        schema = _output_schema(run, intake)
+        schema = output_schema(run.package.manifest, intake.schema, run.options)
         output.start(schema, resume=[c.receipt for c in run.committed])
         if quarantine is not None:
-            quarantine.start(_quarantine_schema(intake.schema),
+            quarantine.start(intake.schema.append(pa.field(STATUS_COLUMN, pa.string())),
                              resume=[c.quarantine or {} for c in run.committed])
         store.open_manifest(run.record.job_id, run.committed)
         _score_all(run, store, intake, output, quarantine, on_progress, skip)
@@ -190,7 +195,7 @@ def _pipeline(run: _Run, store: JobStore, on_progress: ProgressCallback | None) 
         started = time.perf_counter()
         for out in outputs:
             out.commit()
-        report.timings["commit"] = time.perf_counter() - started
+        run.report.timings["commit"] = time.perf_counter() - started
     except BaseException as exc:
         for out in outputs:
             out.abort() if isinstance(exc, ErrorBudgetExceeded) else out.suspend()
@@ -199,12 +204,22 @@ def _pipeline(run: _Run, store: JobStore, on_progress: ProgressCallback | None) 
         intake.close()
 
 
-def _output_schema(run: _Run, intake: Intake) -> pa.Schema:
-    return output_schema(run.package.manifest, intake.schema, run.options)
+def _chunks(run: _Run, intake: Intake) -> tuple[Iterator[Any], Callable[[int], Progress]]:
+    """The chunks still to score, and how far a number of done chunks is."""
+    timings = run.report.timings
+    if run.record.chunk_bytes:
+        parts = intake.partitions(run.record.chunk_bytes)  # type: ignore[attr-defined]
+        if parts is None:
+            raise JobError(f"{run.spec.input}: can no longer be split into byte ranges")
+        total = sum(p.size for p in parts)
+        ends = list(itertools.accumulate(p.size for p in parts))
 
+        def by_bytes(done: int) -> Progress:
+            return Progress(rows=run.report.rows_scored, bytes=ends[done - 1] if done else 0,
+                            bytes_total=total or None)
 
-def _quarantine_schema(schema: pa.Schema) -> pa.Schema:
-    return schema.append(pa.field(STATUS_COLUMN, pa.string()))
+        return iter(parts[len(run.committed):]), by_bytes
+    return _timed(intake.batches(), timings), lambda done: intake.progress()
 
 
 def _score_all(
@@ -214,43 +229,49 @@ def _score_all(
     report, timings = run.report, run.report.timings
     for key in ("read", "score", "write"):
         timings.setdefault(key, 0.0)
+    chunks, progress = _chunks(run, intake)
+    head = list(itertools.islice(chunks, 2))
     workers = default_workers() if run.spec.workers is None else run.spec.workers
-    chunks = _timed(intake.batches(), timings)
-    head = [c for _, c in zip(range(2), chunks, strict=False)]
     if len(head) <= 1:
         workers = 0  # one chunk: starting processes would cost more than it saves
-    with ScoringPool(run.package, run.options, workers=workers) as pool:
-        for result in pool.map_ordered(_chain(head, chunks)):
+    job = ChunkJob(run.package, run.options,
+                   encoder=getattr(output, "encoder", lambda: None)(),
+                   quarantine=quarantine is not None,
+                   quarantine_encoder=getattr(quarantine, "encoder", lambda: None)())
+    with ScoringPool(run.package, run.options, workers=workers, job=job) as pool:
+        for result in pool.map_ordered(itertools.chain(head, chunks)):
             index = report.chunks
             started = time.perf_counter()
-            receipt = output.write(index, result.batch)
-            q_receipt = _quarantine(quarantine, index, result)
-            store.append(ChunkRecord(index=index, start_row=start_row, rows=result.batch.num_rows,
+            receipt = _write(output, index, result.encoded, result.batch, result.rows)
+            q_receipt = None
+            if quarantine is not None:
+                q = result.quarantine
+                q_receipt = dict(_write(quarantine, index, q if isinstance(q, bytes) else None,
+                                        q if not isinstance(q, bytes) else None,
+                                        result.failed_rows))
+            store.append(ChunkRecord(index=index, start_row=start_row, rows=result.rows,
                                      failed=result.failed_rows, receipt=dict(receipt),
                                      quarantine=q_receipt))
             timings["write"] += time.perf_counter() - started
             timings["score"] += result.seconds
-            status = result.batch.column(STATUS_COLUMN)
-            run.budget.add(start_row, status, result.failed_rows)
-            start_row += result.batch.num_rows
+            run.budget.add(start_row, result.rows, result.failures)
+            start_row += result.rows
             report.chunks += 1
-            report.rows_scored += result.batch.num_rows
+            report.rows_scored += result.rows
             report.rows_failed += result.failed_rows
             report.seconds = time.perf_counter() - timings["_started"]
             if on_progress is not None:
-                on_progress(intake.progress(), report)
+                on_progress(progress(report.chunks - len(run.committed)), report)
             run.budget.check()
         report.model_loads = dict(pool.loads_by_pid)
 
 
-def _quarantine(output: Output | None, index: int, result: ChunkResult) -> dict | None:
-    if output is None:
-        return None
-    assert result.source is not None
-    status = result.batch.column(STATUS_COLUMN)
-    mask = pc.not_equal(status, STATUS_OK)
-    rows = result.source.append_column(STATUS_COLUMN, status).filter(mask)
-    return dict(output.write(index, rows))
+def _write(output: Output, index: int, encoded: bytes | None, batch: pa.RecordBatch | None,
+           rows: int) -> Receipt:
+    if encoded is not None:
+        return output.write_encoded(index, encoded, rows)  # type: ignore[attr-defined]
+    assert batch is not None
+    return output.write(index, batch)
 
 
 def _timed(
@@ -265,8 +286,3 @@ def _timed(
         finally:
             timings["read"] += time.perf_counter() - started
         yield batch
-
-
-def _chain(head: list[pa.RecordBatch], rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    yield from head
-    yield from rest

@@ -34,7 +34,9 @@ class JobRecord(BaseModel):
     job_id: str
     spec: JobSpec
     model_digest: str
-    chunk_rows: int = Field(description="Resolved rows per chunk; a resume reuses it.")
+    chunk_rows: int | None = Field(default=None, description="Rows per streamed chunk.")
+    chunk_bytes: int | None = Field(default=None, description="Input bytes per chunk when "
+                                    "workers read byte ranges themselves; a resume reuses it.")
     input_bytes: int | None = Field(default=None, description="Input size, to spot changes.")
     status: JobStatus = JobStatus.RUNNING
     error: str | None = None

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from batch.budget import ErrorBudget
-from batch.models.cache import process_cache
 from batch.models.package import ModelPackage
-from batch.scoring import STATUS_COLUMN, ScoringOptions, output_schema, score_batch
+from batch.scoring import ScoringOptions, output_schema
 from batch.spec import JobSpec, parse_size
-from batch.workers import failed_rows
+from batch.workers import ChunkJob, run_chunk
 from connectors import IntakeRequest, open_intake
 
 MIN_CHUNK_ROWS = 1_000
@@ -28,7 +27,8 @@ SAMPLE_ROWS = 2_000
 
 @dataclass(frozen=True, slots=True)
 class PreflightResult:
-    chunk_rows: int
+    chunk_rows: int | None  # streamed chunks of this many rows, or
+    chunk_bytes: int | None  # byte ranges of the input that workers read themselves
     input_bytes: int | None
     seconds: float
 
@@ -47,25 +47,31 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions) -> 
         uri=spec.input, chunk_rows=rows, options=spec.input_options,
         text_columns=tuple(package.manifest.feature_names),
     ))
+    target = parse_size(spec.chunk_size)
     try:
         output_schema(package.manifest, intake.schema, options)
+        ranges = None
+        if spec.chunk_rows is None and hasattr(intake, "partitions"):
+            ranges = intake.partitions(target)
         first = next(iter(intake.batches()), None)
         input_bytes = intake.progress().bytes_total
     finally:
         intake.close()
     if first is not None and spec.preflight_rows > 0:
         _score_head(first.slice(0, spec.preflight_rows), spec, package, options)
-    chunk_rows = spec.chunk_rows or chunk_rows_for(first, parse_size(spec.chunk_size))
-    return PreflightResult(chunk_rows, input_bytes, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    if ranges is not None:
+        return PreflightResult(None, target, input_bytes, seconds)
+    chunk_rows = spec.chunk_rows or chunk_rows_for(first, target)
+    return PreflightResult(chunk_rows, None, input_bytes, seconds)
 
 
 def _score_head(
     batch: pa.RecordBatch, spec: JobSpec, package: ModelPackage, options: ScoringOptions
 ) -> None:
-    scored = score_batch(batch, package, process_cache().get(package),
-                         ScoringOptions(status_column=True))
+    result = run_chunk(ChunkJob(package, ScoringOptions(status_column=True)), batch)
     budget = ErrorBudget(spec.max_error_rate, spec.max_failed_rows, min_rows=100)
-    budget.add(0, scored.column(STATUS_COLUMN), failed_rows(scored))
+    budget.add(0, result.rows, result.failures)
     budget.check()
 
 

@@ -29,6 +29,7 @@ class JobReport:
     rows_failed: int = 0
     chunks: int = 0
     chunk_rows: int = 0
+    chunk_bytes: int = 0
     resumed_chunks: int = 0
     seconds: float = 0.0
     input_bytes: int | None = None

@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-DEFAULT_CHUNK_BYTES = 8 << 20
+DEFAULT_CHUNK_SIZE = "32MB"
 DEFAULT_MAX_ERROR_RATE = 0.05
 DEFAULT_PREFLIGHT_ROWS = 2_000
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)?\s*$", re.I)
@@ -39,8 +39,9 @@ class JobSpec(BaseModel):
     output_options: dict[str, str] = Field(default_factory=dict, description="Output options.")
     chunk_rows: int | None = Field(default=None, ge=1, description="Rows per chunk; "
                                    "default: as many as fit in chunk_size.")
-    chunk_size: str = Field(default="8MB", description="Target in-memory size of a chunk "
-                            "when chunk_rows is not given (e.g. 8MB).")
+    chunk_size: str = Field(default=DEFAULT_CHUNK_SIZE, description="Input per chunk when "
+                            "chunk_rows is not given: bytes of a CSV file that workers read "
+                            "themselves, or else the in-memory size of streamed chunks.")
     workers: int | None = Field(default=None, ge=0, description="Scoring processes; "
                                 "0 scores in this process; default one per core.")
     passthrough: tuple[str, ...] = Field(default=(), description="Input columns to copy.")

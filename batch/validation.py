@@ -126,12 +126,16 @@ def _to_number(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     if not _is_text(arr.type):
         # int -> float and decimal -> float are the safe upcasts
         return _float_numpy(pc.cast(arr, pa.float64())), None
+    try:  # the common case: clean numbers, parsed in C++
+        return _float_numpy(pc.cast(arr, pa.float64())), None
+    except pa.ArrowInvalid:
+        pass  # blanks, padding or a value that is not a number: find which, vectorised
     trimmed = pc.utf8_trim_whitespace(arr)
     trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
     try:
         return _float_numpy(pc.cast(trimmed, pa.float64())), None
     except pa.ArrowInvalid:
-        pass  # some value is not a number: find which, row by row but vectorised
+        pass
     as_pd = trimmed.to_pandas()
     values = pd.to_numeric(as_pd, errors="coerce").to_numpy(dtype=np.float64)
     bad = np.isnan(values) & as_pd.notna().to_numpy() & ~as_pd.str.lower().isin(

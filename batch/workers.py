@@ -12,14 +12,15 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from batch.errors import JobError
 from batch.models.cache import configure_process_cache, process_cache
@@ -36,16 +37,39 @@ THREAD_VARS = (
 _limits: Any = None
 
 
+class Partition(Protocol):
+    """A chunk the worker reads itself (a byte range of a CSV file, ...)."""
+
+    def read(self) -> pa.RecordBatch: ...
+
+
+Encoder = Callable[[pa.RecordBatch], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkJob:
+    """What every chunk of a job needs in the worker, besides the chunk."""
+
+    package: ModelPackage
+    options: ScoringOptions
+    encoder: Encoder | None = None  # encode the scored chunk in the worker
+    quarantine: bool = False  # also return the failed input rows
+    quarantine_encoder: Encoder | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ChunkResult:
     """One scored chunk, with who scored it."""
 
-    batch: pa.RecordBatch
+    batch: pa.RecordBatch | None  # scored rows, unless ``encoded``
     failed_rows: int
     pid: int
     loads: int  # models this worker has loaded so far
-    seconds: float = 0.0  # time spent scoring, in the worker
-    source: pa.RecordBatch | None = None  # the input chunk (for quarantine)
+    seconds: float = 0.0  # reading + scoring + encoding time, in the worker
+    rows: int = 0
+    encoded: bytes | None = None
+    failures: pa.RecordBatch | None = None  # "row" (in chunk) and "status" of failed rows
+    quarantine: pa.RecordBatch | bytes | None = None
 
 
 def default_workers() -> int:
@@ -122,36 +146,52 @@ def failed_rows(batch: pa.RecordBatch) -> int:
     idx = batch.schema.get_field_index(STATUS_COLUMN)
     if idx < 0 or batch.num_rows == 0:
         return 0
-    import pyarrow.compute as pc
-
     return int(pc.sum(pc.not_equal(batch.column(idx), STATUS_OK)).as_py() or 0)
+
+
+def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Partition | bytes) -> ChunkResult:
+    """Read (if needed), score and (if asked) encode one chunk, in this process."""
+    started = time.perf_counter()
+    if isinstance(chunk, bytes):
+        chunk = from_ipc(chunk)
+    elif not isinstance(chunk, pa.RecordBatch):
+        chunk = chunk.read()
+    cache = process_cache()
+    out = score_batch(chunk, job.package, cache.get(job.package), job.options)
+    failed = failed_rows(out)
+    failures = quarantine = None
+    if failed:
+        status = out.column(STATUS_COLUMN)
+        mask = pc.not_equal(status, STATUS_OK)
+        failures = pa.record_batch({"row": pc.indices_nonzero(mask),
+                                    "status": status.filter(mask)})
+        if job.quarantine:
+            quarantine = chunk.filter(mask).append_column(STATUS_COLUMN, status.filter(mask))
+    if job.quarantine and quarantine is None:
+        quarantine = chunk.slice(0, 0).append_column(STATUS_COLUMN, pa.array([], pa.string()))
+    if job.quarantine_encoder is not None and quarantine is not None:
+        quarantine = job.quarantine_encoder(quarantine)
+    encoded = job.encoder(out) if job.encoder is not None else None
+    return ChunkResult(
+        None if encoded is not None else out, failed, os.getpid(),
+        sum(cache.loads.values()), time.perf_counter() - started, out.num_rows, encoded,
+        failures, quarantine,
+    )
 
 
 def score_local(
     package: ModelPackage, batch: pa.RecordBatch, options: ScoringOptions
 ) -> ChunkResult:
     """Score in this process, with this process's cache."""
-    started = time.perf_counter()
-    cache = process_cache()
-    out = score_batch(batch, package, cache.get(package), options)
-    return ChunkResult(out, failed_rows(out), os.getpid(), sum(cache.loads.values()),
-                       time.perf_counter() - started, batch)
-
-
-_Remote = tuple[bytes, int, int, int, float]
-
-
-def _score_remote(package: ModelPackage, payload: bytes, options: ScoringOptions) -> _Remote:
-    result = score_local(package, from_ipc(payload), options)
-    return to_ipc(result.batch), result.failed_rows, result.pid, result.loads, result.seconds
+    return run_chunk(ChunkJob(package, options), batch)
 
 
 class ScoringPool:
     """Scores chunks in order, in ``workers`` processes (0: in this process)."""
 
-    def __init__(self, package: ModelPackage, options: ScoringOptions, *, workers: int) -> None:
-        self.package = package
-        self.options = options
+    def __init__(self, package: ModelPackage, options: ScoringOptions, *, workers: int,
+                 job: ChunkJob | None = None) -> None:
+        self.job = job or ChunkJob(package, options)
         self.workers = workers
         self.loads_by_pid: dict[int, int] = {}
         self._executor: ProcessPoolExecutor | None = None
@@ -169,35 +209,38 @@ class ScoringPool:
                 for _ in range(workers):
                     self._executor.submit(os.getpid)
 
-    def map_ordered(self, batches: Iterable[pa.RecordBatch]) -> Iterator[ChunkResult]:
-        """Yield results in input order, with at most ``2 * workers + 1`` chunks in flight."""
+    def map_ordered(self, chunks: Iterable[pa.RecordBatch | Partition]) -> Iterator[ChunkResult]:
+        """Yield results in input order, with at most ``2 * workers + 1`` chunks in flight.
+
+        A chunk is a batch (sent to the worker as Arrow IPC) or a partition the
+        worker reads itself.
+        """
         if self._executor is None:
-            for batch in batches:
-                result = score_local(self.package, batch, self.options)
+            for chunk in chunks:
+                result = run_chunk(self.job, chunk)
                 self.loads_by_pid[result.pid] = result.loads
                 yield result
             return
-        window: deque[tuple[pa.RecordBatch, Future[_Remote]]] = deque()
+        window: deque[Future[ChunkResult]] = deque()
         limit = 2 * self.workers + 1
         try:
-            for batch in batches:
-                future = self._executor.submit(_score_remote, self.package, to_ipc(batch),
-                                               self.options)
-                window.append((batch, future))
+            for chunk in chunks:
+                payload = to_ipc(chunk) if isinstance(chunk, pa.RecordBatch) else chunk
+                window.append(self._executor.submit(run_chunk, self.job, payload))
                 if len(window) >= limit:
-                    yield self._collect(*window.popleft())
+                    yield self._collect(window.popleft())
             while window:
-                yield self._collect(*window.popleft())
+                yield self._collect(window.popleft())
         except BrokenProcessPool as exc:
             raise JobError(
                 "a scoring worker process died (out of memory or killed?); nothing was "
                 "published; run the job again with --resume to continue"
             ) from exc
 
-    def _collect(self, source: pa.RecordBatch, future: Future[_Remote]) -> ChunkResult:
-        payload, failed, pid, loads, seconds = future.result()
-        self.loads_by_pid[pid] = loads
-        return ChunkResult(from_ipc(payload), failed, pid, loads, seconds, source)
+    def _collect(self, future: Future[ChunkResult]) -> ChunkResult:
+        result = future.result()
+        self.loads_by_pid[result.pid] = result.loads
+        return result
 
     def close(self) -> None:
         if self._executor is not None:

@@ -12,7 +12,7 @@ name an ``"module:IntakeClass,module:OutputClass"`` pair.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Protocol
@@ -121,6 +121,19 @@ class Output(Protocol):
     def abort(self) -> None:
         """Drop everything staged; the destination is as it was before the job."""
         ...
+
+
+class EncodingOutput(Output, Protocol):
+    """An output whose chunk encoding can run in another process.
+
+    ``encoder()`` returns a picklable callable turning a batch into bytes; the
+    engine runs it in the scoring workers and hands the bytes to
+    ``write_encoded``, so compressing and formatting use every core.
+    """
+
+    def encoder(self) -> Callable[[pa.RecordBatch], bytes]: ...
+
+    def write_encoded(self, index: int, body: bytes, rows: int) -> Receipt: ...
 
 
 _FILES = ("connectors.files:FileIntake", "connectors.file_output:FileOutput")

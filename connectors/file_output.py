@@ -28,6 +28,7 @@ import posixpath
 import re
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -38,6 +39,8 @@ from connectors.base import OutputRequest, Receipt
 from connectors.errors import OutputError
 from connectors.files import filesystem
 from connectors.formats import (
+    FileOptions,
+    Format,
     detect_format,
     encode_chunk,
     encode_header,
@@ -47,6 +50,19 @@ from connectors.formats import (
 )
 
 SUCCESS = "_SUCCESS"
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkEncoder:
+    """Encodes one chunk for a file output; runs in scoring workers to spread the cost."""
+
+    format: Format
+    options: FileOptions
+    gz: bool
+    header: bool
+
+    def __call__(self, batch: pa.RecordBatch) -> bytes:
+        return encode_chunk(batch, self.format, self.options, gz=self.gz, header=self.header)
 _JOB_ID = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -147,19 +163,26 @@ class FileOutput:
                 raise OutputError(f"{self.uri}: staged data {data} does not match the job "
                                   "manifest's checksum; start the job afresh")
 
+    def encoder(self) -> ChunkEncoder:
+        """Turns a chunk into the bytes :meth:`write_encoded` stages (picklable)."""
+        header = self._dir_layout and self._format == "csv"
+        return ChunkEncoder(self._format, self._options, self._gz, header)
+
     def write(self, index: int, batch: pa.RecordBatch) -> Receipt:
+        return self.write_encoded(index, self.encoder()(batch), batch.num_rows)
+
+    def write_encoded(self, index: int, body: bytes, rows: int) -> Receipt:
+        """Stage chunk ``index`` already encoded by :meth:`encoder` (in any process)."""
         if self._schema is None:
             raise OutputError(f"{self.uri}: write() before start()")
         if index != len(self._receipts):
             raise OutputError(f"{self.uri}: chunk {index} out of order "
                               f"(expected {len(self._receipts)})")
-        header = self._dir_layout and self._format == "csv"
-        body = encode_chunk(batch, self._format, self._options, gz=self._gz, header=header)
         try:
             receipt = self._append_chunk(body) if self._append else self._part_chunk(index, body)
         except OSError as exc:
             raise OutputError(f"{self.uri}: cannot write chunk {index}: {exc}") from exc
-        receipt = {**receipt, "rows": batch.num_rows, "crc32": zlib.crc32(body)}
+        receipt = {**receipt, "rows": rows, "crc32": zlib.crc32(body)}
         self._receipts.append(receipt)
         return receipt
 

@@ -36,6 +36,7 @@ from connectors.formats import (
     split_compression,
     translate_arrow_error,
 )
+from connectors.ranges import CsvRange, plan_ranges
 
 _HINTS = {"s3": "pip install s3fs", "gs": "pip install gcsfs", "gcs": "pip install gcsfs"}
 
@@ -51,6 +52,10 @@ def filesystem(uri: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSys
             extra = f"; install it with: {hint}" if hint else ""
             raise UnknownSchemeError(f"{uri}: no filesystem for '{scheme}://'{extra}") from exc
         raise
+
+
+def _default_delimiter(path: str) -> str:
+    return "\t" if ".tsv" in path.lower() else ","
 
 
 def _is_data_file(path: str) -> bool:
@@ -138,7 +143,7 @@ class FileIntake:
         except (OSError, ValueError):
             return []
         first = head.decode(self._options.encoding, errors="replace").splitlines()[:1]
-        delimiter = self._options.delimiter or ("\t" if ".tsv" in path.lower() else ",")
+        delimiter = self._options.delimiter or _default_delimiter(path)
         return next(csv.reader(first, delimiter=delimiter), []) if first else []
 
     def _file_batches(self, path: str, reader: Any) -> Iterator[pa.RecordBatch]:
@@ -193,6 +198,24 @@ class FileIntake:
                     self._raw = None
 
         yield from rechunk(all_files(), self._request.chunk_rows)
+
+    def partitions(self, target_bytes: int) -> list[CsvRange] | None:
+        """Line-aligned byte ranges that workers can parse on their own, or None.
+
+        Only plain CSV whose values do not span lines splits; the rest streams.
+        """
+        if (self._format != "csv" or self._options.newlines_in_values
+                or any(split_compression(p, self._options)[1] for p in self._paths)):
+            return None
+        schema = self.schema
+        options = self._options.model_copy(
+            update={"delimiter": self._options.delimiter or _default_delimiter(self._paths[0])})
+        ranges = []
+        for path, size in zip(self._paths, self._sizes, strict=True):
+            uri = self._fs.unstrip_protocol(path)
+            for start, end in plan_ranges(self._fs, path, size, target_bytes):
+                ranges.append(CsvRange(uri, start, end, schema, options))
+        return ranges
 
     def _parquet_rows(self, path: str) -> int | None:
         if self._format != "parquet":

@@ -51,7 +51,8 @@ def test_missing_required_column_names_it_and_lists_the_input(
 
 def test_check_schema_reports_every_missing_column(logistic_package):
     schema = pa.schema([("id", pa.int64()), ("tenure", pa.int64())])
-    with pytest.raises(SchemaError, match=r"no column 'income', 'debt_ratio', 'purpose'"):
+    pattern = r"loans\.csv has no columns 'income', 'debt_ratio', 'purpose' required by"
+    with pytest.raises(SchemaError, match=pattern):
         check_schema(logistic_package.package.manifest, schema, source="loans.csv")
 
 
@@ -85,6 +86,15 @@ def test_decimal_column_upcasts_to_float(logistic_package, scoring_frame, score_
     values = pa.array(cents, pa.decimal128(12, 2))
     out = score_frame(logistic_package, _replace(_batch(frame), "income", values))
     assert_allclose(out[PROBA], _proba(logistic_package, frame), rtol=0, atol=1e-9)
+
+
+def test_dictionary_encoded_category(logistic_package, scoring_frame, score_frame):
+    """A pandas categorical (Parquet dictionary column) scores like plain strings."""
+    frame = scoring_frame.assign(purpose=scoring_frame["purpose"].astype("category"))
+    batch = _batch(frame)
+    assert pa.types.is_dictionary(batch.schema.field("purpose").type)
+    out = score_frame(logistic_package, batch)
+    assert_allclose(out[PROBA], _proba(logistic_package, scoring_frame), rtol=0, atol=1e-9)
 
 
 def test_numbers_as_text_parse_exactly(logistic_package, scoring_frame, score_frame):

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from numpy.testing import assert_allclose
 
-from batch.engine import JobSpec, run_job
+from batch import JobSpec, run_job
 from batch.scoring import STATUS_COLUMN, ScoringOptions
 from batch.workers import ScoringPool
 
@@ -39,6 +39,32 @@ def home(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
+SLOW_HOOKS = '''\
+import time
+from pathlib import Path
+
+import joblib
+import pandas as pd
+
+
+def load_model(path):
+    return joblib.load(Path(path) / "model.joblib")
+
+
+def score(frame, model, **kwargs):
+    # slow enough that both workers get chunks, longer for bigger chunks so that
+    # a later, smaller chunk can finish first
+    time.sleep(0.05 + 0.002 * len(frame))
+    return pd.DataFrame(model.predict_proba(frame), columns=[str(c) for c in model.classes_])
+'''
+
+
+@pytest.fixture(scope="module")
+def slow_package(make_hooks_package):
+    """The logistic pipeline behind hooks that take 50-150 ms a chunk."""
+    return make_hooks_package("credit-slow", SLOW_HOOKS)
+
+
 @pytest.fixture
 def fresh_process_cache(monkeypatch):
     """This process's model cache, empty for the test and restored after it."""
@@ -46,7 +72,7 @@ def fresh_process_cache(monkeypatch):
 
 
 @pytest.mark.slow
-def test_pool_loads_once_per_worker_and_keeps_order(logistic_package, scoring_frame):
+def test_pool_loads_once_per_worker_and_keeps_order(slow_package, scoring_frame):
     frame = scoring_frame.copy()
     frame["income"] = frame["income"].astype(object)
     frame.loc[123, "income"] = "abc"  # one failed row, to see it counted
@@ -54,10 +80,11 @@ def test_pool_loads_once_per_worker_and_keeps_order(logistic_package, scoring_fr
     batches = _uneven_chunks(frame, CHUNKS)
 
     options = ScoringOptions(passthrough=("id",))
-    with ScoringPool(logistic_package.package, options, workers=2) as pool:
+    with ScoringPool(slow_package.package, options, workers=2) as pool:
         results = list(pool.map_ordered(iter(batches)))
 
-    assert [r.batch.column("id") for r in results] == [b.column("id") for b in batches]
+    ids = [r.batch.column("id").to_pylist() for r in results]
+    assert ids == [b.column("id").to_pylist() for b in batches]
     pids = {r.pid for r in results}
     assert len(pids) == 2 and os.getpid() not in pids
     assert pool.loads_by_pid == {pid: 1 for pid in pids}
@@ -68,14 +95,14 @@ def test_pool_loads_once_per_worker_and_keeps_order(logistic_package, scoring_fr
     assert out["id"].tolist() == scoring_frame["id"].tolist()
     ok = out.index != 123
     assert out.loc[123, STATUS_COLUMN] == "column 'income' has 'abc' (expected a number)"
-    expected = _reference(logistic_package, scoring_frame.loc[ok])
+    expected = _reference(slow_package, scoring_frame.loc[ok])
     assert_allclose(out.loc[ok, PROBA].to_numpy(), expected, rtol=0, atol=1e-9)
 
 
 @pytest.mark.slow
-def test_run_job_with_two_workers(tmp_path, multiclass_package, scoring_frame, write_table):
-    source = write_table(scoring_frame, "scoring-multiclass", "parquet")
-    spec = JobSpec(model=str(multiclass_package.path), input=source,
+def test_run_job_with_two_workers(tmp_path, slow_package, scoring_frame, write_table):
+    source = write_table(scoring_frame, "scoring-parquet", "parquet")
+    spec = JobSpec(model=str(slow_package.path), input=source,
                    output=str(tmp_path / "out.parquet"), workers=2,
                    chunk_rows=len(scoring_frame) // CHUNKS, passthrough=("id",))
     report = run_job(spec)
@@ -87,11 +114,10 @@ def test_run_job_with_two_workers(tmp_path, multiclass_package, scoring_frame, w
 
     out = pq.read_table(tmp_path / "out.parquet").to_pandas()
     assert out["id"].tolist() == scoring_frame["id"].tolist()
-    classes = [str(c) for c in multiclass_package.estimator.classes_]
-    expected = _reference(multiclass_package, scoring_frame)
-    got = out[[f"segment_{c}_PREDICTION" for c in classes]].to_numpy()
-    assert_allclose(got, expected, rtol=0, atol=1e-9)
-    assert out["segment_PREDICTION"].tolist() == np.array(classes)[expected.argmax(1)].tolist()
+    expected = _reference(slow_package, scoring_frame)
+    assert_allclose(out[PROBA].to_numpy(), expected, rtol=0, atol=1e-9)
+    assert out["default_PREDICTION"].tolist() == slow_package.estimator.predict(
+        scoring_frame[list(slow_package.features)]).tolist()
 
 
 def test_in_process_pool_loads_once(fresh_process_cache, hgb_package, scoring_frame):

@@ -1,0 +1,111 @@
+"""Byte-range partitions of CSV files, read in whichever process scores them.
+
+A large CSV file is cut at line breaks into ranges of about ``target`` bytes.
+Each range carries everything needed to parse it on its own (the URI, the
+column names and types fixed from the file's start, the format options), so
+scoring workers parse in parallel and the rows never travel between
+processes. Cuts depend only on the file and ``target``, so a resumed job sees
+the same ranges. Only plain (not gzip) CSV whose values do not span lines can
+be cut this way; other inputs stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+from fsspec.core import url_to_fs
+
+from connectors.formats import FileOptions, check_csv_batch, translate_arrow_error
+
+SCAN = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class CsvRange:
+    """Rows of one CSV file between two byte offsets (``start`` at a line start)."""
+
+    uri: str
+    start: int
+    end: int
+    schema: pa.Schema
+    options: FileOptions
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+    def where(self) -> str:
+        return f"{self.uri} (bytes {self.start:,}-{self.end:,})"
+
+    def read(self) -> pa.RecordBatch:
+        """Parse the range with the file's column names and types.
+
+        Raises:
+            InputFormatError: unparsable rows; the message names the byte range.
+        """
+        fs, path = url_to_fs(self.uri)
+        with fs.open(path, "rb") as f:
+            f.seek(self.start)
+            data = f.read(self.size)
+        names = self.schema.names
+        try:
+            table = pcsv.read_csv(
+                pa.BufferReader(data),
+                read_options=pcsv.ReadOptions(column_names=names, use_threads=False,
+                                              encoding=self.options.encoding,
+                                              block_size=max(1 << 20, self.size + 1)),
+                parse_options=pcsv.ParseOptions(delimiter=self.options.delimiter or ",",
+                                                quote_char=self.options.quotechar),
+                convert_options=pcsv.ConvertOptions(
+                    column_types={f.name: f.type for f in self.schema},
+                    strings_can_be_null=True),
+            )
+        except pa.ArrowInvalid as exc:
+            raise translate_arrow_error(exc, self.where(), names) from exc
+        batches = table.combine_chunks().to_batches()
+        batch = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=self.schema)
+        check_csv_batch(batch, self.where(), 0)
+        return batch
+
+
+def header_end(fs: Any, path: str) -> int | None:
+    """Offset just past the header line, or None when there is no line break."""
+    with fs.open(path, "rb") as f:
+        offset = 0
+        while block := f.read(SCAN):
+            i = block.find(b"\n")
+            if i >= 0:
+                return offset + i + 1
+            offset += len(block)
+    return None
+
+
+def plan_ranges(fs: Any, path: str, size: int, target: int) -> list[tuple[int, int]]:
+    """Cut ``path`` after its header into line-aligned ranges of about ``target`` bytes."""
+    start = header_end(fs, path)
+    if start is None or start >= size:
+        return []
+    cuts = [start]
+    with fs.open(path, "rb") as f:
+        pos = start + target
+        while pos < size:
+            f.seek(pos)
+            block = f.read(SCAN)
+            while block and b"\n" not in block:
+                more = f.read(SCAN)
+                if not more:
+                    break
+                block += more
+            i = block.find(b"\n")
+            if i < 0:
+                break
+            cut = pos + i + 1
+            if cut >= size:
+                break
+            cuts.append(cut)
+            pos = cut + target
+    cuts.append(size)
+    return list(zip(cuts[:-1], cuts[1:], strict=True))
