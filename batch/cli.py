@@ -91,6 +91,10 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 @click.option("--passthrough-all", is_flag=True, help="Copy every input column.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Scoring processes (default: one per core; 0: in this process).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
+              show_default=True, help="Score in local processes or on a Dask cluster.")
+@click.option("--dask-address", help="Dask scheduler (tcp://host:8786); default: a "
+              "LocalCluster of --workers processes.")
 @click.option("--input-format", type=click.Choice(["csv", "parquet", "jsonl"]))
 @click.option("--output-format", type=click.Choice(["csv", "parquet", "jsonl"]))
 @click.option("--delimiter", help="CSV input delimiter (default ',' or tab for .tsv).")
@@ -120,6 +124,7 @@ def score(**kw: Any) -> None:
         overwrite=kw["overwrite"], job_id=kw["job_id"] or new_job_id(), resume=kw["resume"],
         max_error_rate=kw["max_error_rate"], max_failed_rows=kw["max_failed_rows"],
         quarantine=kw["quarantine"], preflight_rows=kw["preflight_rows"],
+        executor=kw["executor"], dask_address=kw["dask_address"],
     )
     click.echo(f"job {spec.job_id}", err=True)
     report = run_with_progress(spec, quiet=kw["quiet"])

@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 
 from batch.budget import ErrorBudget, ErrorBudgetExceeded
+from batch.dask_pool import DaskPool
 from batch.deployments import resolve_model
 from batch.errors import ConfigError, JobError
 from batch.jobs import ChunkRecord, JobRecord, JobStatus, JobStore
@@ -238,7 +239,7 @@ def _score_all(
                    encoder=getattr(output, "encoder", lambda: None)(),
                    quarantine=quarantine is not None,
                    quarantine_encoder=getattr(quarantine, "encoder", lambda: None)())
-    with ScoringPool(run.package, run.options, workers=workers, job=job) as pool:
+    with _pool(run, job, workers) as pool:
         for result in pool.map_ordered(itertools.chain(head, chunks)):
             index = report.chunks
             started = time.perf_counter()
@@ -264,6 +265,12 @@ def _score_all(
                 on_progress(progress(report.chunks - len(run.committed)), report)
             run.budget.check()
         report.model_loads = dict(pool.loads_by_pid)
+
+
+def _pool(run: _Run, job: ChunkJob, workers: int) -> ScoringPool | DaskPool:
+    if run.spec.executor == "dask":
+        return DaskPool(job, address=run.spec.dask_address, workers=workers or 1)
+    return ScoringPool(run.package, run.options, workers=workers, job=job)
 
 
 def _write(output: Output, index: int, encoded: bytes | None, batch: pa.RecordBatch | None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -44,6 +45,10 @@ class JobSpec(BaseModel):
                             "themselves, or else the in-memory size of streamed chunks.")
     workers: int | None = Field(default=None, ge=0, description="Scoring processes; "
                                 "0 scores in this process; default one per core.")
+    executor: Literal["local", "dask"] = Field(default="local", description="Where chunks "
+                                               "are scored: local processes or a Dask cluster.")
+    dask_address: str | None = Field(default=None, description="Dask scheduler address "
+                                     "(tcp://host:8786); default: a LocalCluster.")
     passthrough: tuple[str, ...] = Field(default=(), description="Input columns to copy.")
     passthrough_all: bool = Field(default=False, description="Copy every input column.")
     overwrite: bool = Field(default=False, description="Replace an existing output.")
