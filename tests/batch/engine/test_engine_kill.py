@@ -16,9 +16,10 @@ import pytest
 from conftest import cli
 
 
-def _args(workload, out: Path, job: str) -> list[str]:  # type: ignore[no-untyped-def]
+def _args(workload, out: Path, job: str, chunks: tuple[str, str] = ("--chunk-rows", "1000"),
+          ) -> list[str]:  # type: ignore[no-untyped-def]
     return ["score", "--model", str(workload.package), "--input", str(workload.csv),
-            "--output", str(out), "--passthrough", "loan_id", "--chunk-rows", "1000",
+            "--output", str(out), "--passthrough", "loan_id", *chunks,
             "--workers", "2", "--job-id", job, "--quiet"]
 
 
@@ -40,18 +41,25 @@ def _kill_when(proc: subprocess.Popen[bytes], home: Path, job: str, chunks: int)
     return _manifest_lines(home, job)
 
 
-@pytest.mark.parametrize("name", ["scored.csv", "scored.parquet"])
+@pytest.mark.parametrize(("name", "chunks"), [
+    ("scored.csv", ("--chunk-rows", "1000")),  # streamed chunks
+    ("scored.csv.gz", ("--chunk-size", "100KB")),  # byte ranges read by the workers
+    ("scored.parquet", ("--chunk-size", "100KB")),
+])
 def test_kill_minus_nine_then_resume_is_byte_identical(
-    workload, home: Path, tmp_path: Path, name: str
+    workload, home: Path, tmp_path: Path, name: str, chunks: tuple[str, str]
 ) -> None:
     clean = tmp_path / "clean" / name
-    res = cli(*_args(workload, clean, "clean"))
+    res = cli(*_args(workload, clean, "clean", chunks))
     assert res.returncode == 0, res.stderr
+    total = _manifest_lines(home, "clean")
+    assert total >= 20, total
     out = tmp_path / "killed" / name
     env = {**os.environ, "BATCHPRED_HOME": str(home)}
     seen = []
-    for point in (0, 7, 25, 45):
-        proc = subprocess.Popen([sys.executable, "-m", "batch.cli", *_args(workload, out, "k")]
+    for point in (0, total // 8, total // 2, total * 3 // 4):
+        proc = subprocess.Popen([sys.executable, "-m", "batch.cli",
+                                 *_args(workload, out, "k", chunks)]
                                 + (["--resume"] if point else []), env=env,
                                 start_new_session=True, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -62,14 +70,14 @@ def test_kill_minus_nine_then_resume_is_byte_identical(
             continue
         seen.append(_kill_when(proc, home, "k", point))
         assert not out.exists(), f"output published by a job killed at chunk {point}"
-    assert seen == sorted(seen) and seen[-1] < 60, seen
-    res = cli(*_args(workload, out, "k"), "--resume")
+    assert seen == sorted(seen) and seen[-1] < total, seen
+    res = cli(*_args(workload, out, "k", chunks), "--resume")
     assert res.returncode == 0, res.stderr
     assert "scored 60,000 rows" in res.stdout
     assert out.read_bytes() == clean.read_bytes()
     leftovers = [p.name for p in out.parent.iterdir() if p.name != name]
     assert leftovers == [], leftovers
-    again = cli(*_args(workload, out, "k"), "--resume")
+    again = cli(*_args(workload, out, "k", chunks), "--resume")
     assert again.returncode == 0 and "already finished; nothing to do" in again.stdout
 
 

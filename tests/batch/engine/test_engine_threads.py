@@ -1,0 +1,51 @@
+"""Scoring workers limit native thread pools to their share of the cores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+
+from batch.engine import run_job
+from batch.models.builder import PackageSpec, create_package
+from batch.models.manifest import TargetType
+from batch.spec import JobSpec
+
+CUSTOM = '''
+import os
+
+import pandas as pd
+from threadpoolctl import threadpool_info
+
+
+def load_model(path):
+    return None
+
+
+def score(frame, model, **kwargs):
+    # what this process was started with, and what its BLAS pool actually uses
+    omp = float(os.environ.get("OMP_NUM_THREADS", "0"))
+    blas = max((p["num_threads"] for p in threadpool_info()), default=0)
+    return pd.DataFrame({"Predictions": [omp * 100 + blas] * len(frame)})
+'''
+
+
+def test_workers_run_with_one_thread_each_on_two_cores(home, tmp_path: Path) -> None:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "custom.py").write_text(CUSTOM)
+    pcsv.write_csv(pa.table({"x": [1.0, 2.0, 3.0], "y": [0.5, 1.5, 2.5]}), tmp_path / "t.csv")
+    package = create_package(tmp_path / "pkg", PackageSpec(
+        artifact=hooks, training_data=str(tmp_path / "t.csv"), target="y",
+        target_type=TargetType.REGRESSION))
+    pcsv.write_csv(pa.table({"x": [float(i) for i in range(4000)]}), tmp_path / "in.csv")
+    workers = 2
+    report = run_job(JobSpec(model=str(package.path), input=str(tmp_path / "in.csv"),
+                             output=str(tmp_path / "out.csv"), chunk_rows=500, workers=workers,
+                             preflight_rows=0, job_id="threads"))
+    assert len(report.model_loads) >= 1 and os.getpid() not in report.model_loads
+    share = max(1, (os.cpu_count() or 1) // workers)
+    values = set(pcsv.read_csv(tmp_path / "out.csv").column("y_PREDICTION").to_pylist())
+    assert values == {share * 100 + share}, values
