@@ -90,7 +90,8 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 @click.option("--passthrough", multiple=True, metavar="COL", help="Copy COL to the output.")
 @click.option("--passthrough-all", is_flag=True, help="Copy every input column.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Scoring processes (default: one per core; 0: in this process).")
+              help="Scoring processes, this one included (default: one per core; "
+              "0 or 1: only this one).")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="Score in local processes or on a Dask cluster.")
 @click.option("--dask-address", help="Dask scheduler (tcp://host:8786); default: a "

@@ -212,6 +212,7 @@ def _chunks(run: _Run, intake: Intake) -> tuple[Iterator[Any], Callable[[int], P
         parts = intake.partitions(run.record.chunk_bytes)  # type: ignore[attr-defined]
         if parts is None:
             raise JobError(f"{run.spec.input}: can no longer be split into byte ranges")
+        intake.close()  # workers read the ranges; drop the reader's buffers here
         total = sum(p.size for p in parts)
         ends = list(itertools.accumulate(p.size for p in parts))
 
@@ -234,7 +235,7 @@ def _score_all(
     head = list(itertools.islice(chunks, 2))
     workers = default_workers() if run.spec.workers is None else run.spec.workers
     if len(head) <= 1:
-        workers = 0  # one chunk: starting processes would cost more than it saves
+        workers = 1  # one chunk: starting processes would cost more than it saves
     job = ChunkJob(run.package, run.options,
                    encoder=getattr(output, "encoder", lambda: None)(),
                    quarantine=quarantine is not None,
@@ -267,10 +268,12 @@ def _score_all(
         report.model_loads = dict(pool.loads_by_pid)
 
 
-def _pool(run: _Run, job: ChunkJob, workers: int) -> ScoringPool | DaskPool:
+def _pool(run: _Run, job: ChunkJob, scorers: int) -> ScoringPool | DaskPool:
+    """``scorers`` processes score: this one and ``scorers - 1`` workers (or Dask's)."""
     if run.spec.executor == "dask":
-        return DaskPool(job, address=run.spec.dask_address, workers=workers or 1)
-    return ScoringPool(run.package, run.options, workers=workers, job=job)
+        return DaskPool(job, address=run.spec.dask_address, workers=max(1, scorers))
+    return ScoringPool(run.package, run.options, workers=max(0, scorers - 1), job=job,
+                       inline=True)
 
 
 def _write(output: Output, index: int, encoded: bytes | None, batch: pa.RecordBatch | None,

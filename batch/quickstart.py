@@ -95,8 +95,13 @@ def run_quickstart(
     directory: Path | None = None,
     workers: int | None = None,
     echo: Callable[[str], object] = print,
+    run: Callable[[JobSpec], JobReport] = run_with_progress,
 ) -> JobReport:
-    """Build everything under ``directory`` (default ``<home>/quickstart``) and score."""
+    """Build everything under ``directory`` (default ``<home>/quickstart``) and score.
+
+    ``run`` scores the job: by default right here with a progress line; the
+    ``flows`` CLI passes one that runs it as a Prefect flow.
+    """
     import joblib
 
     root = (directory or home_dir() / "quickstart").expanduser().resolve()
@@ -120,7 +125,7 @@ def run_quickstart(
     output = root / "predictions.csv"
     spec = JobSpec(model=DEPLOYMENT, input=str(root / "credit_score.csv"), output=str(output),
                    passthrough=("loan_id",), workers=workers, overwrite=True)
-    report = run_with_progress(spec)
+    report = run(spec)
     echo(summary_line(report))
     echo(f"try: batchpred score --model {DEPLOYMENT} --input {root / 'credit_score.csv'} "
          f"--output predictions.parquet --passthrough loan_id")

@@ -43,8 +43,8 @@ class JobSpec(BaseModel):
     chunk_size: str = Field(default=DEFAULT_CHUNK_SIZE, description="Input per chunk when "
                             "chunk_rows is not given: bytes of a CSV file that workers read "
                             "themselves, or else the in-memory size of streamed chunks.")
-    workers: int | None = Field(default=None, ge=0, description="Scoring processes; "
-                                "0 scores in this process; default one per core.")
+    workers: int | None = Field(default=None, ge=0, description="Scoring processes, this "
+                                "one included (0 or 1: only this one); default one per core.")
     executor: Literal["local", "dask"] = Field(default="local", description="Where chunks "
                                                "are scored: local processes or a Dask cluster.")
     dask_address: str | None = Field(default=None, description="Dask scheduler address "

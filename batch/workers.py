@@ -64,7 +64,7 @@ class ChunkResult:
     batch: pa.RecordBatch | None  # scored rows, unless ``encoded``
     failed_rows: int
     pid: int
-    loads: int  # models this worker has loaded so far
+    loads: int  # times this process has loaded the job's model (1 with a working cache)
     seconds: float = 0.0  # reading + scoring + encoding time, in the worker
     rows: int = 0
     encoded: bytes | None = None
@@ -174,7 +174,7 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Partition | bytes) -> Chunk
     encoded = job.encoder(out) if job.encoder is not None else None
     return ChunkResult(
         None if encoded is not None else out, failed, os.getpid(),
-        sum(cache.loads.values()), time.perf_counter() - started, out.num_rows, encoded,
+        cache.loads[job.package.digest], time.perf_counter() - started, out.num_rows, encoded,
         failures, quarantine,
     )
 
@@ -190,13 +190,17 @@ class ScoringPool:
     """Scores chunks in order, in ``workers`` processes (0: in this process)."""
 
     def __init__(self, package: ModelPackage, options: ScoringOptions, *, workers: int,
-                 job: ChunkJob | None = None) -> None:
+                 job: ChunkJob | None = None, inline: bool = False) -> None:
         self.job = job or ChunkJob(package, options)
         self.workers = workers
+        # inline: this process scores every (workers + 1)-th chunk itself, so N scorers
+        # cost N processes, not N + 1 (memory), and the reader's idle time is used
+        self.inline = inline
+        self._threads = threads_per_worker(workers + 1 if inline else workers)
         self.loads_by_pid: dict[int, int] = {}
         self._executor: ProcessPoolExecutor | None = None
         if workers > 0:
-            threads = threads_per_worker(workers)
+            threads = self._threads
             self._executor = ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=multiprocessing.get_context("spawn"),
@@ -217,16 +221,20 @@ class ScoringPool:
         """
         if self._executor is None:
             for chunk in chunks:
-                result = run_chunk(self.job, chunk)
+                result = run_chunk(self.job, chunk) if not self.inline else (
+                    self._run_inline(chunk).result())
                 self.loads_by_pid[result.pid] = result.loads
                 yield result
             return
         window: deque[Future[ChunkResult]] = deque()
         limit = 2 * self.workers + 1
         try:
-            for chunk in chunks:
-                payload = to_ipc(chunk) if isinstance(chunk, pa.RecordBatch) else chunk
-                window.append(self._executor.submit(run_chunk, self.job, payload))
+            for i, chunk in enumerate(chunks):
+                if self.inline and i % (self.workers + 1) == self.workers:
+                    window.append(self._run_inline(chunk))
+                else:
+                    payload = to_ipc(chunk) if isinstance(chunk, pa.RecordBatch) else chunk
+                    window.append(self._executor.submit(run_chunk, self.job, payload))
                 if len(window) >= limit:
                     yield self._collect(window.popleft())
             while window:
@@ -236,6 +244,15 @@ class ScoringPool:
                 "a scoring worker process died (out of memory or killed?); nothing was "
                 "published; run the job again with --resume to continue"
             ) from exc
+
+    def _run_inline(self, chunk: pa.RecordBatch | Partition) -> Future[ChunkResult]:
+        from threadpoolctl import threadpool_limits
+
+        done: Future[ChunkResult] = Future()
+        process_cache().get(self.job.package)  # load first: limits apply to loaded libraries
+        with threadpool_limits(limits=self._threads):
+            done.set_result(run_chunk(self.job, chunk))
+        return done
 
     def _collect(self, future: Future[ChunkResult]) -> ChunkResult:
         result = future.result()

@@ -1,7 +1,7 @@
 """A python-hooks package whose failures are switched on by environment variables.
 
 ``BP_TEST_FAIL_LOAN`` makes ``score`` raise on the chunk holding that loan id;
-``BP_TEST_DIE_LOAN`` makes the scoring process kill itself there. Both are real
+``BP_TEST_DIE_LOAN`` makes a scoring worker process kill itself there. Both are real
 configuration read by real code in the worker processes, not mocks.
 """
 
@@ -22,6 +22,7 @@ from batch.models.manifest import TargetType
 from batch.quickstart import TARGET, credit_table
 
 CUSTOM = '''
+import multiprocessing
 import os
 import signal
 
@@ -39,6 +40,8 @@ def score(frame, model, **kwargs):
         loan = os.environ.get(var)
         if loan and int(loan) in ids:
             if var == "BP_TEST_DIE_LOAN":
+                if multiprocessing.parent_process() is None:
+                    continue  # only worker processes die; this is the job's own process
                 os.kill(os.getpid(), signal.SIGKILL)
             raise RuntimeError(f"refusing loan {loan}")
     z = (frame["credit_score"].fillna(model["center"]) - model["center"]) / model["scale"]

@@ -61,9 +61,9 @@ def test_a_worker_dying_publishes_nothing_and_resume_finishes(
     workload, home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "o.csv"
-    monkeypatch.setenv("BP_TEST_DIE_LOAN", "31000")
-    with pytest.raises(JobError, match="worker process died"):
-        run_job(spec(workload, out, job_id="dies", workers=2, preflight_rows=0))
+    monkeypatch.setenv("BP_TEST_DIE_LOAN", "31000")  # chunk 15: a worker's (this process
+    with pytest.raises(JobError, match="worker process died"):  # takes every third)
+        run_job(spec(workload, out, job_id="dies", workers=3, preflight_rows=0))
     assert not out.exists()
     monkeypatch.delenv("BP_TEST_DIE_LOAN")
     run_job(spec(workload, out, job_id="dies", workers=2, preflight_rows=0, resume=True))
