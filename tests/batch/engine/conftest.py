@@ -83,6 +83,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "batch.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=300, check=False)
+@pytest.fixture
+def cli(home: Path):  # type: ignore[no-untyped-def]
+    """Run ``batchpred ARGS`` in a subprocess with the test's home."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "batch.cli", *args], capture_output=True,
+                              text=True, env={**os.environ, "BATCHPRED_HOME": str(home)},
+                              timeout=300, check=False)
+
+    return run

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import cli
 
 
 def _args(workload, out: Path, job: str, chunks: tuple[str, str] = ("--chunk-rows", "1000"),
@@ -47,7 +46,7 @@ def _kill_when(proc: subprocess.Popen[bytes], home: Path, job: str, chunks: int)
     ("scored.parquet", ("--chunk-size", "100KB")),
 ])
 def test_kill_minus_nine_then_resume_is_byte_identical(
-    workload, home: Path, tmp_path: Path, name: str, chunks: tuple[str, str]
+    workload, home: Path, cli, tmp_path: Path, name: str, chunks: tuple[str, str]
 ) -> None:
     clean = tmp_path / "clean" / name
     res = cli(*_args(workload, clean, "clean", chunks))
@@ -81,7 +80,7 @@ def test_kill_minus_nine_then_resume_is_byte_identical(
     assert again.returncode == 0 and "already finished; nothing to do" in again.stdout
 
 
-def test_job_show_prints_the_report(workload, home: Path, tmp_path: Path) -> None:
+def test_job_show_prints_the_report(workload, home: Path, cli, tmp_path: Path) -> None:
     res = cli(*_args(workload, tmp_path / "o.csv", "shown"))
     assert res.returncode == 0, res.stderr
     shown = cli("job", "show", "shown")
