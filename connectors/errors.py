@@ -6,9 +6,13 @@ own root; each also inherits the matching built-in::
     ConnectorError
     ├── InputFormatError(ValueError)     unreadable input: bad CSV, bad encoding, empty file
     ├── SourceNotFoundError(FileNotFoundError)   no object/file at the given URI
+    ├── BucketNotFoundError(FileNotFoundError)   the bucket/container a URI names does not exist
+    ├── ReadError(OSError)               the store failed a read (server error, past retries)
     ├── OutputError(OSError)             output cannot be written or published
     ├── UnknownSchemeError(ValueError)   no connector for a URI scheme (with install hint)
+    ├── CredentialsInUriError(ValueError)   a URI carries credentials (never echoed)
     ├── AuthenticationError(PermissionError)     a database refused the credentials
+    ├── AccessDeniedError(PermissionError)       a store refused an operation on a bucket/key
     ├── ConnectionFailedError(ConnectionError)   an endpoint could not be reached (after retries)
     └── QueryError(ValueError)           a database rejected a query (syntax, unknown column)
 """
@@ -46,3 +50,22 @@ class ConnectionFailedError(ConnectorError, ConnectionError):
 
 class QueryError(ConnectorError, ValueError):
     """The database rejected a query; the message echoes the query's first line."""
+
+
+class BucketNotFoundError(ConnectorError, FileNotFoundError):
+    """The bucket (or container) a URI names does not exist; the message names it."""
+
+
+class CredentialsInUriError(ConnectorError, ValueError):
+    """A URI carries credentials; they must come from the environment or a profile.
+
+    The message shows the URI with the credentials masked, never the secret.
+    """
+
+
+class AccessDeniedError(ConnectorError, PermissionError):
+    """The store refused an operation; the message names the operation, bucket and key."""
+
+
+class ReadError(ConnectorError, OSError):
+    """The store failed to serve the input (a server error or a dropped read, past retries)."""

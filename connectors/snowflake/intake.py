@@ -70,6 +70,8 @@ class SnowflakeIntake:
     offer), so its resume is exact only while the table and its storage are
     unchanged.
 
+    ``text_columns`` is ignored: Snowflake's column types are exact already.
+
     Raises (on open):
         ConnectorError: bad URI or options; neither or both of table and query.
         AuthenticationError, ConnectionFailedError: cannot log in / reach Snowflake.

@@ -27,7 +27,8 @@ class ConnectionOptions(BaseModel):
         default=None, description="Entry of the connector's connections.toml to start from; "
         "SNOWFLAKE_* variables are then not read.")
     connections_file: str | None = Field(
-        default=None, description="Path of that connections.toml, if not the default one.")
+        default=None, description="Path of that connections.toml, if not the default one "
+        "(the connector then reads connections from it for the rest of the process).")
     user: str | None = Field(default=None, description="Login name (else SNOWFLAKE_USER).")
     authenticator: str | None = Field(
         default=None, description="snowflake (password), SNOWFLAKE_JWT (key pair), "
@@ -86,6 +87,19 @@ class SnowflakeSettings(BaseSettings):
     host: str | None = None
     port: int | None = None
     protocol: str | None = None
+
+
+def read_settings() -> SnowflakeSettings:
+    """``SNOWFLAKE_*`` variables, read now.
+
+    Raises:
+        ConnectorError: naming the bad variable (never its value, which may be secret).
+    """
+    try:
+        return SnowflakeSettings()
+    except ValidationError as exc:
+        name = "SNOWFLAKE_" + ".".join(str(p) for p in exc.errors()[0]["loc"]).upper()
+        raise ConnectorError(f"environment variable {name}: {exc.errors()[0]['msg']}") from None
 
 
 M = TypeVar("M", bound=BaseModel)

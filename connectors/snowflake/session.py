@@ -31,7 +31,7 @@ from connectors.errors import (
     QueryError,
     SourceNotFoundError,
 )
-from connectors.snowflake.options import ConnectionOptions, SnowflakeSettings
+from connectors.snowflake.options import ConnectionOptions, SnowflakeSettings, read_settings
 from connectors.snowflake.uri import Location
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,8 @@ def connect_kwargs(
     env = SnowflakeSettings.model_construct() if options.connection_name else settings
     kwargs: dict[str, Any] = {
         "account": location.account,
-        "database": location.database.sql,
-        "schema": location.schema.sql,
+        "database": location.database.param,
+        "schema": location.schema.param,
         "login_timeout": options.login_timeout,
         "arrow_number_to_decimal": True,  # NUMBER(p,s) stays exact in Arrow
     }
@@ -113,7 +113,7 @@ def open_connection(
         ConnectorError: anything else the connector rejects (e.g. an unknown
             ``connection_name``).
     """
-    kwargs = connect_kwargs(location, options, settings or SnowflakeSettings())
+    kwargs = connect_kwargs(location, options, settings or read_settings())
     who, attempts = _who(location, kwargs), options.connect_retries + 1
     last: Error | None = None
     for attempt in range(1, attempts + 1):
@@ -190,13 +190,14 @@ class Session:
         first = next((line.strip() for line in sql.splitlines() if line.strip()), "")[:200]
         where, msg = self.location.uri, _message(exc)
         if isinstance(exc, ProgrammingError) and exc.errno == _DOES_NOT_EXIST:
-            return SourceNotFoundError(f"{where}: {msg} (query: {first})")
-        if isinstance(exc, OperationalError) or not isinstance(exc, DatabaseError):
-            return self._lost(f"{where}: lost the connection to Snowflake ({msg}) "
-                              f"while running: {first}")
-        return self._rejected(f"{where}: Snowflake rejected the query: {msg} (query: {first})")
+            return SourceNotFoundError(f"{where}: {msg} (in query '{first}')")
+        if (isinstance(exc, OperationalError) or not isinstance(exc, DatabaseError)
+                or _refused(exc)):  # 390xxx mid-session: the session itself is gone
+            return self._lost(f"{where}: lost the connection to Snowflake while running "
+                              f"'{first}': {msg}")
+        return self._rejected(f"{where}: Snowflake rejected the query '{first}': {msg}")
 
     def close(self) -> None:
-        """Close the connection; closing a dead one is not an error."""
+        """Close the connection; closing a dead one is not an error (nor retried)."""
         with contextlib.suppress(Error, OSError):
-            self.conn.close()
+            self.conn.close(retry=False)

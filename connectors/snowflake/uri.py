@@ -2,7 +2,7 @@
 
 A URI names a place, never a secret::
 
-    snowflake://<account>/<database>/<schema>[/<table>][?warehouse=...&role=...]
+    snowflake://[<user>@]<account>/<database>/<schema>[/<table>][?warehouse=...&role=...]
 
 Each path segment is an identifier, read the way Snowflake reads SQL: a plain
 name (``my_table``) is case-insensitive and stored upper-case (``MY_TABLE``);
@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from connectors.errors import ConnectorError
+from connectors.errors import ConnectorError, CredentialsInUriError
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
 _QUERY_KEYS = ("role", "warehouse")
@@ -43,7 +43,14 @@ class Name:
 
     @property
     def sql(self) -> str:
+        """Quoted, so it matches exactly (for an upper-case name the same as unquoted)."""
         return quote(self.text)
+
+    @property
+    def param(self) -> str:
+        """As a connection parameter: bare when that reads the same, else quoted."""
+        plain = _PLAIN.match(self.text) and self.text == self.text.upper()
+        return self.text if plain else self.sql
 
     def __str__(self) -> str:
         return self.text
@@ -79,14 +86,15 @@ def parse_uri(uri: str) -> Location:
     """Split a ``snowflake://`` URI.
 
     Raises:
-        ConnectorError: not a snowflake URI, a password in it, too few or too many
-            path segments, or an unknown query parameter.
+        CredentialsInUriError: a password in it (never echoed).
+        ConnectorError: not a snowflake URI, too few or too many path segments,
+            or an unknown query parameter.
     """
     parts = urlsplit(uri)
     if parts.scheme.lower() != "snowflake":
         raise ConnectorError(f"{uri}: not a snowflake:// URI")
     if parts.password is not None:
-        raise ConnectorError(
+        raise CredentialsInUriError(
             f"snowflake://{parts.hostname}/...: the URI holds a password; never put secrets "
             "in a URI: set SNOWFLAKE_PASSWORD or use a connections.toml entry (connection_name)"
         )
