@@ -101,6 +101,8 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 @click.option("--delimiter", help="CSV input delimiter (default ',' or tab for .tsv).")
 @click.option("--encoding", help="CSV input encoding (default utf-8).")
 @click.option("--quotechar", help="CSV input quote character (default '\"').")
+@click.option("--input-query", metavar="SQL", help="Read the result of this query "
+              "(with --input snowflake://account/database/schema).")
 @click.option("--input-option", multiple=True, metavar="KEY=VALUE", help="Intake option.")
 @click.option("--output-option", multiple=True, metavar="KEY=VALUE", help="Output option.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
@@ -141,6 +143,8 @@ def _input_options(kw: dict[str, Any]) -> dict[str, str]:
             options[key] = kw[key]
     if kw["input_format"]:
         options["format"] = kw["input_format"]
+    if kw["input_query"]:
+        options["query"] = kw["input_query"]
     return options
 
 

@@ -209,7 +209,7 @@ def _chunks(run: _Run, intake: Intake) -> tuple[Iterator[Any], Callable[[int], P
     """The chunks still to score, and how far a number of done chunks is."""
     timings = run.report.timings
     if run.record.chunk_bytes:
-        parts = intake.partitions(run.record.chunk_bytes)  # type: ignore[attr-defined]
+        parts = intake.byte_ranges(run.record.chunk_bytes)  # type: ignore[attr-defined]
         if parts is None:
             raise JobError(f"{run.spec.input}: can no longer be split into byte ranges")
         intake.close()  # workers read the ranges; drop the reader's buffers here

@@ -51,8 +51,8 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions) -> 
     try:
         output_schema(package.manifest, intake.schema, options)
         ranges = None
-        if spec.chunk_rows is None and hasattr(intake, "partitions"):
-            ranges = intake.partitions(target)
+        if spec.chunk_rows is None and hasattr(intake, "byte_ranges"):
+            ranges = intake.byte_ranges(target)
         first = next(iter(intake.batches()), None)
         input_bytes = intake.progress().bytes_total
     finally:

@@ -1,0 +1,75 @@
+"""``batchpred score`` from a Snowflake table and into one, through the real connector."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import pyarrow.csv as pcsv
+import pytest
+
+from batch.models.builder import PackageSpec, create_package
+from batch.quickstart import TARGET, credit_table, train_model
+
+
+@pytest.fixture(scope="session")
+def credit_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sfcredit")
+    train = credit_table(2000, seed=5)
+    pcsv.write_csv(train, root / "train.csv")
+    joblib.dump(train_model(train), root / "model.joblib")
+    return create_package(root / "pkg", PackageSpec(
+        artifact=root / "model.joblib", training_data=str(root / "train.csv"), target=TARGET,
+        positive_class="yes", name="credit-risk")).path
+
+
+def _score(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "batch.cli", "score", "--quiet", *args],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "BATCHPRED_HOME": str(home)})
+
+
+def _opts(flag: str, endpoint) -> list[str]:  # type: ignore[no-untyped-def]
+    return [x for k, v in endpoint.options().items() for x in (flag, f"{k}={v}")]
+
+
+def test_file_to_snowflake_to_file(credit_package: Path, endpoint, base_uri: str, sql,
+                                   tmp_path: Path) -> None:
+    source = tmp_path / "loans.csv"
+    pcsv.write_csv(credit_table(1500, seed=6).drop_columns([TARGET]), source)
+    table = f"{base_uri}/SCORED"
+    res = _score("--model", str(credit_package), "--input", str(source), "--output", table,
+                 "--passthrough-all", "--chunk-rows", "400", "--workers", "2",
+                 "--output-option", "mode=create", *_opts("--output-option", endpoint),
+                 home=tmp_path / "home")
+    assert res.returncode == 0, res.stderr
+    assert sql("SELECT COUNT(*) FROM SCORED")[0][0] == 1500
+    assert sql('SELECT COUNT(DISTINCT "loan_id") FROM SCORED')[0][0] == 1500
+    back = tmp_path / "back.csv"
+    res = _score("--model", str(credit_package), "--input", base_uri, "--input-query",
+                 'SELECT * EXCLUDE ("is_default_no_PREDICTION", "is_default_yes_PREDICTION", '
+                 '"is_default_PREDICTION", "THRESHOLD", "POSITIVE_CLASS", "prediction_status") '
+                 'FROM SCORED ORDER BY "loan_id"',
+                 "--output", str(back), "--passthrough", "loan_id",
+                 *_opts("--input-option", endpoint), home=tmp_path / "home")
+    assert res.returncode == 0, res.stderr
+    first = pcsv.read_csv(back)
+    assert first.num_rows == 1500
+    assert first.column("loan_id").to_pylist() == list(range(1, 1501))
+    stored = sql('SELECT "is_default_yes_PREDICTION" FROM SCORED ORDER BY "loan_id"')
+    assert [round(r[0], 12) for r in stored] == [
+        round(v, 12) for v in first.column("is_default_yes_PREDICTION").to_pylist()]
+
+
+def test_bad_query_is_one_clear_line(credit_package: Path, endpoint, base_uri: str,
+                                     tmp_path: Path) -> None:
+    res = _score("--model", str(credit_package), "--input", base_uri, "--input-query",
+                 "SELEC * FROM nowhere\nWHERE 1", "--output", str(tmp_path / "o.csv"),
+                 *_opts("--input-option", endpoint), home=tmp_path / "home")
+    assert res.returncode == 1
+    lines = [x for x in res.stderr.splitlines() if x.startswith("error: ")]
+    assert len(lines) == 1 and "SELEC * FROM nowhere" in lines[0], res.stderr
+    assert not (tmp_path / "o.csv").exists()
