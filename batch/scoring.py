@@ -133,8 +133,9 @@ def _prediction_arrays(
     probs = _checked_probabilities(package, raw, m)
     classes = np.array(target.classes, dtype=object)
     if target.type is TargetType.BINARY:
-        pos = list(target.classes).index(target.positive)
-        labels = np.where(probs[:, pos] > target.threshold, target.positive, target.negative)
+        positive = str(target.positive)  # validated: a binary target always names it
+        pos = list(target.classes).index(positive)
+        labels = np.where(probs[:, pos] > target.threshold, positive, target.negative)
     else:
         labels = classes[np.argmax(probs, axis=1)] if m else np.array([], dtype=object)
     arrays = [_scatter(probs[:, j], valid) for j in range(len(classes))]

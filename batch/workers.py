@@ -103,7 +103,8 @@ def _main_not_reimported() -> Iterator[None]:
     ``__main__``, so hide it while they start.
     """
     main = sys.modules.get("__main__")
-    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main and k in main.__dict__}
+    names: tuple[str, ...] = ("__file__", "__spec__")
+    saved: dict[str, Any] = {k: main.__dict__[k] for k in names if main and k in main.__dict__}
     try:
         if main is not None:
             main.__dict__.pop("__file__", None)
