@@ -41,8 +41,10 @@ from connectors import (
     OutputRequest,
     Progress,
     Receipt,
+    check_uri,
     open_intake,
     open_output,
+    scheme_of,
 )
 
 ProgressCallback = Callable[[Progress, JobReport], None]
@@ -83,6 +85,9 @@ def run_job(
         ModelOutputError, UserCodeError, JobError: scoring failed. The output
             is not published; the job can be resumed with ``resume=True``.
     """
+    for uri in (spec.input, spec.output, spec.quarantine):
+        if uri:
+            check_uri(uri)  # before any record of the job is written: no secrets on disk
     store = store or JobStore()
     package = package or resolve_model(spec.model)
     job_id = spec.job_id or new_job_id()
@@ -165,8 +170,14 @@ def _check_same(previous: JobRecord, spec: JobSpec, package: ModelPackage) -> No
 
 
 def _open_output(uri: str, run: _Run, suffix: str = "") -> Output:
-    return open_output(OutputRequest(uri=uri, options=run.spec.output_options if not suffix
-                                     else {}, overwrite=run.spec.overwrite,
+    """The output, or (``suffix``) the quarantine: it shares the output's options (endpoint,
+    profile, ...) when it lives in the same kind of store."""
+    options = dict(run.spec.output_options)
+    if suffix:
+        same_store = scheme_of(uri) == scheme_of(run.spec.output)
+        options = {k: v for k, v in options.items()
+                   if same_store and k not in ("format", "layout", "mode", "key_columns")}
+    return open_output(OutputRequest(uri=uri, options=options, overwrite=run.spec.overwrite,
                                      job_id=run.record.job_id + suffix))
 
 

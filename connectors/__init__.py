@@ -19,6 +19,7 @@ from connectors.errors import (
     SourceNotFoundError,
     UnknownSchemeError,
 )
+from connectors.storage import check_uri
 
 __all__ = [
     "ConnectorError",
@@ -32,6 +33,7 @@ __all__ = [
     "Receipt",
     "SourceNotFoundError",
     "UnknownSchemeError",
+    "check_uri",
     "open_intake",
     "open_output",
     "register_scheme",

@@ -6,13 +6,22 @@ job id so a resumed job finds it again:
 - one local CSV / JSON-lines file (gzip too): chunks are appended to
   ``.<name>.<job>.staging/data`` and fsynced; a receipt is the end offset, so a
   resume truncates whatever a crash half-wrote. Commit renames it into place.
-- one Parquet file, or one file on a remote store: each chunk is a part file in
-  the staging directory; commit merges them beside the destination and moves
-  the result into place.
+- one local Parquet file: each chunk is a part file in the staging directory;
+  commit merges them beside the destination and renames the result into place.
+- one object on a remote store (``s3://bucket/out.csv``): each chunk is a part
+  object under the staging prefix; commit streams their concatenation (header
+  and parts for CSV, merged row groups for Parquet) into the final key as one
+  multipart upload (one PUT when smaller than a part), aborted if anything
+  fails, so no partial object ever appears. No temporary key is copied into
+  place (a copy of a big object). A process killed during the upload leaves an
+  incomplete upload, invisible but stored until a bucket lifecycle rule
+  (AbortIncompleteMultipartUpload) removes it; a resumed job uploads afresh.
 - a directory (URI ending in ``/``, an existing directory or option
   ``layout=parts``): parts ``part-00000.<ext>`` are staged under
   ``<dir>/_temporary/<job>/``, moved into place on commit, and ``_SUCCESS`` (a
-  JSON list of the parts) is written last.
+  JSON list of the parts) is written last. On an object store a move is a copy
+  and a delete, and there are no directories to create (s3fs would even create
+  a missing bucket), so staging on a remote store only ever writes objects.
 
 Every chunk is encoded on its own (CSV without header, gzip as one member per
 chunk, Parquet one row group per chunk), so a resumed job writes the same
@@ -33,11 +42,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fsspec.implementations.local import LocalFileSystem
 
 from connectors.base import OutputRequest, Receipt
 from connectors.errors import OutputError
-from connectors.files import filesystem
 from connectors.formats import (
     FileOptions,
     Format,
@@ -48,8 +55,16 @@ from connectors.formats import (
     part_suffix,
     split_compression,
 )
+from connectors.storage import (
+    is_local,
+    is_missing_bucket,
+    open_filesystem,
+    storage_errors,
+    write_whole,
+)
 
 SUCCESS = "_SUCCESS"
+COPY_BLOCK = 8 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,22 +78,33 @@ class ChunkEncoder:
 
     def __call__(self, batch: pa.RecordBatch) -> bytes:
         return encode_chunk(batch, self.format, self.options, gz=self.gz, header=self.header)
+
+
 _JOB_ID = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class FileOutput:
-    """One file or a directory of parts on any fsspec filesystem."""
+    """One file or a directory of parts on any fsspec filesystem.
+
+    Raises (from every method):
+        OutputError: the destination exists (without overwrite), or writing failed.
+        BucketNotFoundError, AccessDeniedError, AuthenticationError,
+        ConnectionFailedError: the store refused or could not be reached
+        (see :mod:`connectors.storage`); the message names bucket and key.
+    """
 
     def __init__(self, request: OutputRequest) -> None:
         self.uri = request.uri
         options = parse_options(request.options, side="output")
-        self._fs, path = filesystem(request.uri)
+        self._fs, path = open_filesystem(request.uri, options)
         delimiter = options.delimiter or ("\t" if ".tsv" in path.lower() else ",")
         self._options = options.model_copy(update={"delimiter": delimiter})
-        self._local = isinstance(self._fs, LocalFileSystem)
-        self._dir_layout = (request.uri.endswith("/") or self._options.layout == "parts"
-                            or (self._fs.exists(path) and self._fs.isdir(path)))
+        self._local = is_local(self._fs)
         self._path = path.rstrip("/")
+        with storage_errors(self.uri, doing="checking the destination", side="output"):
+            kind = self._existing()
+        self._dir_layout = (request.uri.endswith("/") or self._options.layout == "parts"
+                            or kind == "directory")
         self._format = detect_format(self._path if not self._dir_layout else
                                      f"x.{self._options.format or 'csv'}", self._options)
         _, self._gz = split_compression(self._path, self._options)
@@ -94,31 +120,46 @@ class FileOutput:
         self._overwrite = request.overwrite
         self._schema: pa.Schema | None = None
         self._receipts: list[Receipt] = []
-        self._check_destination()
+        if kind is not None and not self._overwrite:
+            with storage_errors(self.uri, doing="checking the destination", side="output"):
+                self._check_destination()
+
+    def _existing(self) -> str | None:
+        """``"file"`` or ``"directory"`` when something is at the destination, else None."""
+        self._fs.invalidate_cache(self._path)  # a listing cached earlier may be stale
+        try:
+            return self._fs.info(self._path)["type"]  # type: ignore[no-any-return]
+        except FileNotFoundError as exc:
+            if is_missing_bucket(exc):
+                raise  # the bucket is missing: say so now, not at the first write
+            return None
 
     def _check_destination(self) -> None:
-        if self._overwrite or not self._fs.exists(self._path):
-            return
         if self._dir_layout and not self._data_files():
             return
         raise OutputError(f"{self.uri}: already exists; pass --overwrite to replace it")
 
     def _data_files(self) -> list[str]:
-        return [p for p in self._fs.ls(self._path, detail=False)
+        return [p for p in self._fs.ls(self._path, detail=False, refresh=True)
                 if not posixpath.basename(p).startswith(("_", "."))]
+
+    def _staged(self) -> dict[str, int]:
+        """Path and size of everything in the staging area, from one listing."""
+        self._fs.invalidate_cache(self._staging)
+        found = self._fs.find(self._staging, detail=True)
+        return {p: info.get("size") or 0 for p, info in sorted(found.items())}
 
     # -- staging -----------------------------------------------------------------
 
     def start(self, schema: pa.Schema, *, resume: Sequence[Receipt] = ()) -> None:
         self._schema = schema
-        try:
+        with storage_errors(self.uri, doing="preparing the output", side="output"):
             if not resume:
                 self._discard_staging()
-            self._fs.makedirs(self._staging, exist_ok=True)
+            if self._local:  # object stores have no directories
+                self._fs.makedirs(self._staging, exist_ok=True)
             self._receipts = list(resume)
             self._drop_after(len(resume))
-        except OSError as exc:
-            raise OutputError(f"{self.uri}: cannot prepare the output: {exc}") from exc
 
     def _data(self) -> str:
         return posixpath.join(self._staging, "data")
@@ -144,13 +185,15 @@ class FileOutput:
             if kept:
                 self._verify_last(data)
             return
-        for path in self._fs.ls(self._staging, detail=False):
+        staged = self._staged()
+        for path in staged:
             name = posixpath.basename(path)
             if name.startswith("part-") and int(name[5:10]) >= kept:
                 self._fs.rm(path)
+        sizes = {posixpath.basename(p): size for p, size in staged.items()}
         for receipt in self._receipts:
-            part = posixpath.join(self._staging, receipt["part"])
-            if not self._fs.exists(part) or self._fs.size(part) != receipt["size"]:
+            if sizes.get(receipt["part"]) != receipt["size"]:
+                part = posixpath.join(self._staging, receipt["part"])
                 raise OutputError(f"{self.uri}: staged part {part} is missing or damaged; "
                                   "start the job afresh")
 
@@ -178,10 +221,8 @@ class FileOutput:
         if index != len(self._receipts):
             raise OutputError(f"{self.uri}: chunk {index} out of order "
                               f"(expected {len(self._receipts)})")
-        try:
+        with storage_errors(self.uri, doing=f"writing chunk {index}", side="output"):
             receipt = self._append_chunk(body) if self._append else self._part_chunk(index, body)
-        except OSError as exc:
-            raise OutputError(f"{self.uri}: cannot write chunk {index}: {exc}") from exc
         receipt = {**receipt, "rows": rows, "crc32": zlib.crc32(body)}
         self._receipts.append(receipt)
         return receipt
@@ -200,7 +241,7 @@ class FileOutput:
 
     def _part_chunk(self, index: int, body: bytes) -> dict[str, Any]:
         part = self._part(index)
-        with self._fs.open(part, "wb") as f:
+        with write_whole(self._fs, part) as f:
             f.write(body)
             if self._local:
                 f.flush()
@@ -212,17 +253,21 @@ class FileOutput:
     def commit(self) -> None:
         if self._schema is None:
             raise OutputError(f"{self.uri}: commit() before start()")
-        try:
+        with storage_errors(self.uri, doing="publishing the output", side="output",
+                            hint="the staged chunks are kept: run the job again with --resume"):
             if self._dir_layout:
                 self._publish_parts()
             elif self._append:
                 self._publish_appended()
+            elif self._local:
+                self._publish_merged_local()
             else:
-                self._publish_merged()
-        except OSError as exc:
-            raise OutputError(f"{self.uri}: cannot publish the output: {exc}; the staged "
-                              "chunks are kept, run the job again with --resume") from exc
-        self._discard_staging()
+                with write_whole(self._fs, self._path) as out:
+                    self._merge(out)
+        # the output is published: a failed clean-up must not fail the job (the
+        # staging area is hidden from readers and a new job with this id replaces it)
+        with contextlib.suppress(Exception):  # botocore's errors are not all OSErrors
+            self._discard_staging()
 
     def _publish_appended(self) -> None:
         data = self._data()
@@ -232,20 +277,25 @@ class FileOutput:
                     f.write(encode_header(self._schema, self._options, gz=self._gz))
         os.replace(data, self._path)
 
-    def _publish_merged(self) -> None:
+    def _publish_merged_local(self) -> None:
         parent, name = posixpath.split(self._path)
         tmp = posixpath.join(parent, f".{name}.merging")
-        with self._fs.open(tmp, "wb") as out:
-            if self._format == "parquet":
-                self._merge_parquet(out)
-            else:
-                if self._format == "csv":
-                    out.write(encode_header(self._schema, self._options, gz=self._gz))
-                for receipt in self._receipts:
-                    with self._fs.open(posixpath.join(self._staging, receipt["part"])) as f:
-                        while block := f.read(8 << 20):
-                            out.write(block)
+        with write_whole(self._fs, tmp) as out:
+            self._merge(out)
         self._fs.mv(tmp, self._path)
+
+    def _merge(self, out: Any) -> None:
+        """Write the whole output to ``out``: the header and the parts, or one Parquet file."""
+        if self._format == "parquet":
+            self._merge_parquet(out)
+            return
+        if self._format == "csv":
+            out.write(encode_header(self._schema, self._options, gz=self._gz))
+        for receipt in self._receipts:
+            part = posixpath.join(self._staging, receipt["part"])
+            with self._fs.open(part, "rb", block_size=COPY_BLOCK) as f:
+                while block := f.read(COPY_BLOCK):
+                    out.write(block)
 
     def _merge_parquet(self, out: Any) -> None:
         assert self._schema is not None
@@ -260,11 +310,11 @@ class FileOutput:
                 writer.write_table(self._schema.empty_table())
 
     def _publish_parts(self) -> None:
-        if self._overwrite:
-            for old in self._data_files():
-                self._fs.rm(old, recursive=True)
+        if self._overwrite:  # _SUCCESS first: readers that wait for it never see a mix
             with contextlib.suppress(FileNotFoundError):
                 self._fs.rm(posixpath.join(self._path, SUCCESS))
+            for old in self._data_files():
+                self._fs.rm(old, recursive=True)
         parts = []
         for receipt in self._receipts:
             self._fs.mv(posixpath.join(self._staging, receipt["part"]),
@@ -274,23 +324,26 @@ class FileOutput:
             empty = self._part(0)
             body = encode_chunk(pa.RecordBatch.from_pylist([], schema=self._schema),
                                 self._format, self._options, gz=self._gz, header=True)
-            with self._fs.open(posixpath.join(self._path, posixpath.basename(empty)), "wb") as f:
+            with write_whole(self._fs, posixpath.join(self._path, posixpath.basename(empty))) as f:
                 f.write(body)
-        with self._fs.open(posixpath.join(self._path, SUCCESS), "w") as f:
-            f.write(json.dumps({"parts": parts}, indent=1))
+        with write_whole(self._fs, posixpath.join(self._path, SUCCESS)) as f:
+            f.write(json.dumps({"parts": parts}, indent=1).encode())
 
     def suspend(self) -> None:
         """Keep the staged chunks; a resumed job continues from them."""
 
     def abort(self) -> None:
-        with contextlib.suppress(OSError):
+        """Drop the staged chunks, best effort: the engine is already raising an error."""
+        with contextlib.suppress(Exception):  # botocore's errors are not all OSErrors
             self._discard_staging()
 
     def _discard_staging(self) -> None:
-        if self._fs.exists(self._staging):
+        if self._local and self._fs.exists(self._staging):
             self._fs.rm(self._staging, recursive=True)
+        elif not self._local and (staged := self._staged()):
+            self._fs.rm(list(staged))
         if self._dir_layout:
             temporary = posixpath.join(self._path, "_temporary")
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(Exception):
                 if self._fs.exists(temporary) and not self._fs.ls(temporary, detail=False):
                     self._fs.rm(temporary, recursive=True)

@@ -1,9 +1,12 @@
 """Files on any fsspec filesystem: local paths, ``file://``, ``s3://``, ``gs://``...
 
-Intake reads one file, a directory/prefix (all parts in sorted order) or a
-glob, as CSV, Parquet or JSON lines, gzip accepted, streaming. Output writes
-one file beside its final name and renames it into place on commit, so a
-failed job leaves nothing where results are read.
+Intake reads one file, a directory/prefix (all parts in sorted order, skipping
+names that start with ``_`` or ``.`` at any level below it, such as
+``_SUCCESS`` and ``_temporary/``) or a glob, as CSV, Parquet or JSON lines,
+gzip accepted. It streams: objects are opened with a bounded read-ahead block
+and pyarrow parses them block by block, so no object is downloaded whole. Large
+plain CSV files split into byte ranges (:mod:`connectors.ranges`) that scoring
+workers read themselves, with the same storage options.
 """
 
 from __future__ import annotations
@@ -14,19 +17,12 @@ from collections.abc import Iterator
 from glob import has_magic
 from typing import Any
 
-import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fsspec.core import url_to_fs
 
 from connectors.base import IntakeRequest, Progress
 from connectors.chunks import rechunk
-from connectors.errors import (
-    ConnectorError,
-    InputFormatError,
-    SourceNotFoundError,
-    UnknownSchemeError,
-)
+from connectors.errors import ConnectorError, InputFormatError, SourceNotFoundError
 from connectors.formats import (
     check_csv_batch,
     csv_reader,
@@ -37,42 +33,41 @@ from connectors.formats import (
     translate_arrow_error,
 )
 from connectors.ranges import CsvRange, plan_ranges
+from connectors.storage import is_store_error, open_filesystem, storage_errors
 
-_HINTS = {"s3": "pip install s3fs", "gs": "pip install gcsfs", "gcs": "pip install gcsfs"}
-
-
-def filesystem(uri: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:
-    """``url_to_fs`` with an install hint when the protocol's package is missing."""
-    try:
-        return url_to_fs(uri, **storage_options)  # type: ignore[no-any-return]
-    except (ImportError, ValueError) as exc:
-        scheme = uri.partition("://")[0]
-        hint = _HINTS.get(scheme)
-        if hint or "Protocol not known" in str(exc):
-            extra = f"; install it with: {hint}" if hint else ""
-            raise UnknownSchemeError(f"{uri}: no filesystem for '{scheme}://'{extra}") from exc
-        raise
+READ_BLOCK = 8 << 20  # read-ahead per request on object stores: memory stays flat
 
 
 def _default_delimiter(path: str) -> str:
     return "\t" if ".tsv" in path.lower() else ","
 
 
-def _is_data_file(path: str) -> bool:
-    name = posixpath.basename(path.rstrip("/"))
-    return not name.startswith((".", "_"))
+def _is_data_file(root: str, path: str) -> bool:
+    """Whether ``path`` is data: no name below ``root`` (or its own name) is hidden."""
+    rel = posixpath.relpath(path.rstrip("/"), root.rstrip("/")) if root else ""
+    parts = [p for p in rel.split("/") if p not in ("", ".")] or [posixpath.basename(path)]
+    return not any(p.startswith((".", "_")) for p in parts)
 
 
 class FileIntake:
-    """Streams record batches from one or more files of one format."""
+    """Streams record batches from one or more files of one format.
+
+    Raises (from the constructor, ``schema`` and ``batches``):
+        SourceNotFoundError, BucketNotFoundError: nothing at the URI.
+        AccessDeniedError, AuthenticationError: the store refused the read.
+        ConnectionFailedError: the store could not be reached after retries.
+        InputFormatError: the data cannot be parsed; names the file.
+    """
 
     def __init__(self, request: IntakeRequest) -> None:
         self.uri = request.uri
         self._request = request
         self._options = parse_options(request.options, side="input")
-        self._fs, path = filesystem(request.uri)
-        self._paths = self._expand(path)
-        self._sizes = [self._fs.size(p) or 0 for p in self._paths]
+        self._fs, path = open_filesystem(request.uri, self._options)
+        with storage_errors(self.uri, doing="listing the input", side="input"):
+            files = self._expand(path)
+        self._paths = list(files)
+        self._sizes = list(files.values())
         self._format = detect_format(self._paths[0], self._options)
         self._done_bytes = 0
         self._raw: Any = None
@@ -81,20 +76,24 @@ class FileIntake:
         self._schema: pa.Schema | None = None
         self._open: Any = None  # (path, reader) opened by .schema, reused by .batches()
 
-    def _expand(self, path: str) -> list[str]:
+    def _expand(self, path: str) -> dict[str, int]:
+        """Data files under ``path`` in sorted order, with their sizes (one listing)."""
         if has_magic(path):
-            paths = sorted(p for p in self._fs.glob(path) if _is_data_file(p))
-        elif self._fs.isdir(path):
-            paths = sorted(
-                p for p in self._fs.find(path) if _is_data_file(p) and not self._fs.isdir(p)
-            )
-        elif self._fs.exists(path):
-            paths = [path]
+            found = self._fs.glob(path, detail=True)
+            root = ""
         else:
-            raise SourceNotFoundError(f"{self.uri}: no such file")
-        if not paths:
+            info = self._fs.info(path)
+            if info["type"] != "directory":
+                return {path: info.get("size") or 0}
+            found, root = self._fs.find(path, detail=True), path
+        files = {p: i.get("size") or 0 for p, i in sorted(found.items())
+                 if i["type"] == "file" and _is_data_file(root, p)}
+        if not files:
             raise SourceNotFoundError(f"{self.uri}: no files match")
-        return paths
+        return files
+
+    def _where(self, path: str) -> str:
+        return self._fs.unstrip_protocol(path) if "://" in self.uri else path
 
     @property
     def schema(self) -> pa.Schema:
@@ -104,33 +103,38 @@ class FileIntake:
         return self._schema
 
     def _stream(self, path: str) -> Any:
-        self._raw = self._fs.open(path, "rb")
+        self._raw = self._fs.open(path, "rb", block_size=READ_BLOCK)
         _, gz = split_compression(path, self._options)
         return pa.CompressedInputStream(self._raw, "gzip") if gz else self._raw
 
     def _reader(self, path: str) -> Any:
-        try:
-            if self._format == "parquet":
-                file = pq.ParquetFile(self._fs.open(path, "rb"))
-                self._rows_total = sum(
-                    pq.ParquetFile(self._fs.open(p, "rb")).metadata.num_rows for p in self._paths
-                ) if len(self._paths) > 1 else file.metadata.num_rows
-                return _ParquetReader(file, self._request.chunk_rows)
-            if self._format == "jsonl":
-                return json_reader(self._stream(path))
-            text = list(self._request.text_columns)
-            reader = csv_reader(self._stream(path), path, self._options, text)
-            nulls = [f.name for f in reader.schema if pa.types.is_null(f.type)]
-            if nulls:  # an all-empty first block says nothing of the type: read as text
-                self._raw.close()
-                reader = csv_reader(self._stream(path), path, self._options, text + nulls)
-            return reader
-        except pa.ArrowInvalid as exc:
-            raise translate_arrow_error(exc, path, self._header(path)) from exc
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, ConnectorError):
-                raise
-            raise InputFormatError(f"{path}: cannot read as {self._format}: {exc}") from exc
+        where = self._where(path)
+        with storage_errors(where, doing="opening the input", side="input"):
+            try:
+                return self._open_reader(path)
+            except pa.ArrowInvalid as exc:
+                raise translate_arrow_error(exc, where, self._header(path)) from exc
+            except (OSError, ValueError) as exc:
+                if isinstance(exc, ConnectorError) or is_store_error(exc):
+                    raise
+                raise InputFormatError(f"{where}: cannot read as {self._format}: {exc}") from exc
+
+    def _open_reader(self, path: str) -> Any:
+        if self._format == "parquet":
+            file = pq.ParquetFile(self._fs.open(path, "rb", block_size=READ_BLOCK))
+            self._rows_total = sum(
+                pq.ParquetFile(self._fs.open(p, "rb")).metadata.num_rows for p in self._paths
+            ) if len(self._paths) > 1 else file.metadata.num_rows
+            return _ParquetReader(file, self._request.chunk_rows)
+        if self._format == "jsonl":
+            return json_reader(self._stream(path))
+        text = list(self._request.text_columns)
+        reader = csv_reader(self._stream(path), path, self._options, text)
+        nulls = [f.name for f in reader.schema if pa.types.is_null(f.type)]
+        if nulls:  # an all-empty first block says nothing of the type: read as text
+            self._raw.close()
+            reader = csv_reader(self._stream(path), path, self._options, text + nulls)
+        return reader
 
     def _header(self, path: str) -> list[str]:
         """Column names from the first line, for errors raised before a schema exists."""
@@ -146,17 +150,24 @@ class FileIntake:
         delimiter = self._options.delimiter or _default_delimiter(path)
         return next(csv.reader(first, delimiter=delimiter), []) if first else []
 
-    def _file_batches(self, path: str, reader: Any) -> Iterator[pa.RecordBatch]:
-        header = reader.schema.names
-        while True:
+    def _next_batch(self, path: str, reader: Any) -> pa.RecordBatch | None:
+        where = self._where(path)
+        with storage_errors(where, doing="reading the input", side="input"):
             try:
-                batch = reader.read_next_batch()
+                return reader.read_next_batch()  # type: ignore[no-any-return]
             except StopIteration:
-                return
+                return None
             except pa.ArrowInvalid as exc:
-                raise translate_arrow_error(exc, path, header) from exc
+                raise translate_arrow_error(exc, where, reader.schema.names) from exc
+            except OSError as exc:  # a broken gzip stream, a truncated file
+                if isinstance(exc, ConnectorError) or is_store_error(exc):
+                    raise
+                raise InputFormatError(f"{where}: cannot read as {self._format}: {exc}") from exc
+
+    def _file_batches(self, path: str, reader: Any) -> Iterator[pa.RecordBatch]:
+        while (batch := self._next_batch(path, reader)) is not None:
             if self._format == "csv":
-                check_csv_batch(batch, path, self._rows,
+                check_csv_batch(batch, self._where(path), self._rows,
                                 newlines_ok=self._options.newlines_in_values)
             if self._schema is not None and batch.schema != self._schema:
                 batch = self._conform(batch, path)
@@ -164,45 +175,42 @@ class FileIntake:
             yield batch
 
     def _conform(self, batch: pa.RecordBatch, path: str) -> pa.RecordBatch:
+        schema = self.schema
         try:
-            return batch.select(self._schema.names).cast(self._schema)
+            return batch.select(schema.names).cast(schema)
         except (KeyError, ValueError, pa.ArrowInvalid) as exc:
             raise InputFormatError(
-                f"{path}: columns {batch.schema.names} do not match the first file's "
-                f"{self._schema.names}: {exc}"
+                f"{self._where(path)}: columns {batch.schema.names} do not match the first file's "
+                f"{schema.names}: {exc}"
             ) from exc
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         _ = self.schema
-        skip = self._request.skip_rows
+        yield from rechunk(self._all_files(self._request.skip_rows), self._request.chunk_rows)
 
-        def all_files() -> Iterator[pa.RecordBatch]:
-            nonlocal skip
-            for i, path in enumerate(self._paths):
-                rows = self._parquet_rows(path) if skip else None
-                if rows is not None and rows <= skip:  # a whole part already done
-                    skip -= rows
-                    self._done_bytes += self._sizes[i]
-                    continue
-                first = i == 0 and self._open is not None
-                reader = self._open[1] if first else self._reader(path)
-                for batch in self._file_batches(path, reader):
-                    if skip >= batch.num_rows:
-                        skip -= batch.num_rows
-                        continue
-                    yield batch.slice(skip) if skip else batch
-                    skip = 0
+    def _all_files(self, skip: int) -> Iterator[pa.RecordBatch]:
+        for i, path in enumerate(self._paths):
+            rows = self._parquet_rows(path) if skip else None
+            if rows is not None and rows <= skip:  # a whole part already done
+                skip -= rows
                 self._done_bytes += self._sizes[i]
-                if self._raw is not None:
-                    self._raw.close()
-                    self._raw = None
+                continue
+            first = i == 0 and self._open is not None
+            reader = self._open[1] if first else self._reader(path)
+            for batch in self._file_batches(path, reader):
+                if skip >= batch.num_rows:
+                    skip -= batch.num_rows
+                    continue
+                yield batch.slice(skip) if skip else batch
+                skip = 0
+            self._done_bytes += self._sizes[i]
+            self.close()
 
-        yield from rechunk(all_files(), self._request.chunk_rows)
-
-    def partitions(self, target_bytes: int) -> list[CsvRange] | None:
+    def byte_ranges(self, target_bytes: int) -> list[CsvRange] | None:
         """Line-aligned byte ranges that workers can parse on their own, or None.
 
         Only plain CSV whose values do not span lines splits; the rest streams.
+        Each range carries the options, so workers reach the store the same way.
         """
         if (self._format != "csv" or self._options.newlines_in_values
                 or any(split_compression(p, self._options)[1] for p in self._paths)):
@@ -210,17 +218,19 @@ class FileIntake:
         schema = self.schema
         options = self._options.model_copy(
             update={"delimiter": self._options.delimiter or _default_delimiter(self._paths[0])})
-        ranges = []
+        ranges: list[CsvRange] = []
         for path, size in zip(self._paths, self._sizes, strict=True):
             uri = self._fs.unstrip_protocol(path)
-            for start, end in plan_ranges(self._fs, path, size, target_bytes):
-                ranges.append(CsvRange(uri, start, end, schema, options))
+            with storage_errors(uri, doing="planning byte ranges", side="input"):
+                cuts = plan_ranges(self._fs, path, size, target_bytes)
+            ranges.extend(CsvRange(uri, start, end, schema, options) for start, end in cuts)
         return ranges
 
     def _parquet_rows(self, path: str) -> int | None:
         if self._format != "parquet":
             return None
-        with self._fs.open(path, "rb") as f:
+        with storage_errors(self._where(path), doing="reading Parquet metadata", side="input"), \
+                self._fs.open(path, "rb") as f:
             return pq.ParquetFile(f).metadata.num_rows  # type: ignore[no-any-return]
 
     def progress(self) -> Progress:

@@ -18,9 +18,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from connectors.errors import ConnectorError, InputFormatError
+from connectors.storage import StorageOptions
 
 Format = Literal["csv", "parquet", "jsonl"]
 _EXTENSIONS: dict[str, Format] = {
@@ -36,8 +37,11 @@ _EXTENSIONS: dict[str, Format] = {
 BLOCK_SIZE = 4 << 20
 
 
-class FileOptions(BaseModel):
-    """Options for file intake and output (``--input-option KEY=VALUE``)."""
+class FileOptions(StorageOptions):
+    """Options for file intake and output (``--input-option KEY=VALUE``).
+
+    The storage options (endpoint, profile, region...) come from :class:`StorageOptions`.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -7,6 +7,10 @@ scoring workers parse in parallel and the rows never travel between
 processes. Cuts depend only on the file and ``target``, so a resumed job sees
 the same ranges. Only plain (not gzip) CSV whose values do not span lines can
 be cut this way; other inputs stream.
+
+The options in a range include the storage options (endpoint, profile,
+region...), so a worker process reaches the store as the intake did; a range
+is fetched with one ranged request of exactly its bytes.
 """
 
 from __future__ import annotations
@@ -16,16 +20,19 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
-from fsspec.core import url_to_fs
 
 from connectors.formats import FileOptions, check_csv_batch, translate_arrow_error
+from connectors.storage import open_filesystem, storage_errors
 
 SCAN = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
 class CsvRange:
-    """Rows of one CSV file between two byte offsets (``start`` at a line start)."""
+    """Rows of one CSV file between two byte offsets (``start`` at a line start).
+
+    Picklable: it travels to scoring workers, which call :meth:`read`.
+    """
 
     uri: str
     start: int
@@ -45,11 +52,13 @@ class CsvRange:
 
         Raises:
             InputFormatError: unparsable rows; the message names the byte range.
+            SourceNotFoundError, AccessDeniedError, ConnectionFailedError, ReadError:
+                the store failed to serve the range (see :mod:`connectors.storage`).
         """
-        fs, path = url_to_fs(self.uri)
-        with fs.open(path, "rb") as f:
-            f.seek(self.start)
-            data = f.read(self.size)
+        fs, path = open_filesystem(self.uri, self.options)
+        with storage_errors(self.uri, doing=f"reading bytes {self.start:,}-{self.end:,}",
+                            side="input"):
+            data = fs.cat_file(path, start=self.start, end=self.end)
         names = self.schema.names
         try:
             table = pcsv.read_csv(
@@ -73,7 +82,7 @@ class CsvRange:
 
 def header_end(fs: Any, path: str) -> int | None:
     """Offset just past the header line, or None when there is no line break."""
-    with fs.open(path, "rb") as f:
+    with fs.open(path, "rb", block_size=SCAN) as f:
         offset = 0
         while block := f.read(SCAN):
             i = block.find(b"\n")
@@ -89,7 +98,8 @@ def plan_ranges(fs: Any, path: str, size: int, target: int) -> list[tuple[int, i
     if start is None or start >= size:
         return []
     cuts = [start]
-    with fs.open(path, "rb") as f:
+    # small read-ahead: each cut costs one small ranged read, not a large block
+    with fs.open(path, "rb", block_size=SCAN) as f:
         pos = start + target
         while pos < size:
             f.seek(pos)
