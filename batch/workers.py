@@ -215,7 +215,7 @@ class ScoringPool:
                     self._executor.submit(os.getpid)
 
     def map_ordered(self, chunks: Iterable[pa.RecordBatch | Partition]) -> Iterator[ChunkResult]:
-        """Yield results in input order, with at most ``2 * workers + 1`` chunks in flight.
+        """Yield results in input order, with at most ``3 * workers + 1`` chunks in flight.
 
         A chunk is a batch (sent to the worker as Arrow IPC) or a partition the
         worker reads itself.
@@ -228,15 +228,17 @@ class ScoringPool:
                 yield result
             return
         window: deque[Future[ChunkResult]] = deque()
-        limit = 2 * self.workers + 1
+        limit = 3 * self.workers + 1
         try:
-            for i, chunk in enumerate(chunks):
-                if self.inline and i % (self.workers + 1) == self.workers:
+            for chunk in chunks:
+                busy = sum(1 for f in window if not f.done())
+                if self.inline and busy >= 2 * self.workers:
+                    # the workers have a queue: score this one here meanwhile
                     window.append(self._run_inline(chunk))
                 else:
                     payload = to_ipc(chunk) if isinstance(chunk, pa.RecordBatch) else chunk
                     window.append(self._executor.submit(run_chunk, self.job, payload))
-                if len(window) >= limit:
+                while len(window) >= limit or (window and window[0].done()):
                     yield self._collect(window.popleft())
             while window:
                 yield self._collect(window.popleft())

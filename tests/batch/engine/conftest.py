@@ -1,7 +1,8 @@
 """A python-hooks package whose failures are switched on by environment variables.
 
 ``BP_TEST_FAIL_LOAN`` makes ``score`` raise on the chunk holding that loan id;
-``BP_TEST_DIE_LOAN`` makes a scoring worker process kill itself there. Both are real
+``BP_TEST_DIE_LOAN`` makes a scoring worker process kill itself on any chunk from
+that loan id on. Both are real
 configuration read by real code in the worker processes, not mocks.
 """
 
@@ -36,14 +37,13 @@ def load_model(path):
 
 def score(frame, model, **kwargs):
     ids = set(frame["loan_id"].astype("int64"))
-    for var in ("BP_TEST_FAIL_LOAN", "BP_TEST_DIE_LOAN"):
-        loan = os.environ.get(var)
-        if loan and int(loan) in ids:
-            if var == "BP_TEST_DIE_LOAN":
-                if multiprocessing.parent_process() is None:
-                    continue  # only worker processes die; this is the job's own process
-                os.kill(os.getpid(), signal.SIGKILL)
-            raise RuntimeError(f"refusing loan {loan}")
+    loan = os.environ.get("BP_TEST_FAIL_LOAN")
+    if loan and int(loan) in ids:
+        raise RuntimeError(f"refusing loan {loan}")
+    loan = os.environ.get("BP_TEST_DIE_LOAN")
+    # only worker processes die (never the job's own process, which scores too)
+    if loan and max(ids) >= int(loan) and multiprocessing.parent_process() is not None:
+        os.kill(os.getpid(), signal.SIGKILL)
     z = (frame["credit_score"].fillna(model["center"]) - model["center"]) / model["scale"]
     z = z - frame["loan_amount"] / frame["income"].fillna(60000.0)
     p = 1.0 / (1.0 + np.exp(z.to_numpy(dtype=float)))
