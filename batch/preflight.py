@@ -17,7 +17,7 @@ from batch.budget import ErrorBudget
 from batch.models.package import ModelPackage
 from batch.scoring import ScoringOptions, output_schema
 from batch.spec import JobSpec, parse_size
-from batch.workers import ChunkJob, run_chunk
+from batch.workers import ChunkJob, default_workers, run_limited, threads_per_worker
 from connectors import IntakeRequest, open_intake
 
 MIN_CHUNK_ROWS = 1_000
@@ -69,7 +69,8 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions) -> 
 def _score_head(
     batch: pa.RecordBatch, spec: JobSpec, package: ModelPackage, options: ScoringOptions
 ) -> None:
-    result = run_chunk(ChunkJob(package, ScoringOptions(status_column=True)), batch)
+    job = ChunkJob(package, ScoringOptions(status_column=True))
+    result = run_limited(job, batch, threads_per_worker(default_workers()))
     budget = ErrorBudget(spec.max_error_rate, spec.max_failed_rows, min_rows=100)
     budget.add(0, result.rows, result.failures)
     budget.check()
