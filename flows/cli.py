@@ -1,0 +1,228 @@
+"""The ``batchpred`` command: ``batch.cli``'s commands plus Prefect flows, schedules, a worker.
+
+Added to ``batch.cli``'s group (every existing command works as before):
+
+- ``quickstart`` (replaced): the same steps, scoring through the ``batch-score`` flow;
+- ``run JOB_FILE``: run a job file through the flow now, in this process;
+- ``submit JOB_FILE [--wait]``: queue it for ``batchpred worker``;
+- ``worker``: serve submissions and schedules;
+- ``schedule create|list|delete``: cron or interval schedules of job files;
+- ``job status ID``: the job's Prefect flow runs and the engine's record.
+
+Commands that need Prefect pick its API as :func:`flows.api.prefect_api` says;
+a temporary server they start is stopped when they end, however they end.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from batch.cli import cli, job
+from batch.errors import ConfigError, JobError
+from batch.jobs import JobStatus, JobStore
+from batch.progress import summary_line
+from batch.report import JobReport
+from batch.spec import JobSpec
+
+# Prefect loads only in the commands that need it: the others start as fast as before.
+_JOB_FILE = click.Path(path_type=Path, dir_okay=False)
+
+
+@cli.command("quickstart")
+@click.option("--rows", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
+              help="Rows of sample data to score.")
+@click.option("--dir", "directory", type=click.Path(path_type=Path),
+              help="Where to put the sample data (default: <home>/quickstart).")
+@click.option("--workers", type=click.IntRange(min=0), default=None)
+def quickstart(rows: int, directory: Path | None, workers: int | None) -> None:
+    """Make sample data, train and package a model, deploy it and score the data.
+
+    The scoring runs as the batch-score Prefect flow (run history, artifacts).
+    """
+    from batch.quickstart import run_quickstart
+    from flows.api import prefect_api
+    from flows.submission import score
+
+    with prefect_api(wait=False):  # a temporary server starts while the data is made
+        run_quickstart(rows=rows, directory=directory, workers=workers, echo=click.echo,
+                       run=score)
+
+
+@cli.command("run")
+@click.argument("job_file", type=_JOB_FILE)
+@click.option("--job-id", help="Job id (default: the file's, else a new one). A failed "
+              "job's id resumes it.")
+def run_command(job_file: Path, job_id: str | None) -> None:
+    """Run the job in JOB_FILE through the batch-score flow now, in this process."""
+    from flows.submission import score
+
+    report = score(_job(job_file, job_id))
+    _echo_report(report)
+
+
+@cli.command("submit")
+@click.argument("job_file", type=_JOB_FILE)
+@click.option("--job-id", help="Job id (default: the file's, else a new one). A failed "
+              "job's id resumes it.")
+@click.option("--wait", is_flag=True, help="Wait for the job and print its summary.")
+@click.option("--timeout", type=click.FloatRange(min=0), help="With --wait: give up after "
+              "this many seconds (the job keeps running).")
+def submit_command(job_file: Path, job_id: str | None, wait: bool,
+                   timeout: float | None) -> None:
+    """Queue the job in JOB_FILE for the worker (`batchpred worker`)."""
+    from flows.submission import submit
+
+    handle = submit(_job(job_file, job_id))
+    click.echo(f"submitted job {handle.job_id} (flow run {handle.flow_run_id})", err=True)
+    if not wait:
+        click.echo(handle.job_id)  # alone on stdout, for scripts
+        return
+    try:
+        state = handle.wait(timeout)
+    except TimeoutError as exc:
+        raise JobError(f"{exc}; see `batchpred job status {handle.job_id}`") from None
+    if state != "Completed":
+        run_state = handle.flow_run().state
+        detail = f": {run_state.message}" if run_state and run_state.message else ""
+        raise JobError(f"job {handle.job_id} ended {state}{detail}")
+    _echo_report(handle.report())
+
+
+def _job(job_file: Path, job_id: str | None) -> JobSpec:
+    from flows.jobfile import load_job_file, with_job_id
+
+    spec = load_job_file(job_file)
+    return with_job_id(spec, job_id) if job_id else spec
+
+
+def _echo_report(report: JobReport) -> None:
+    if report.already_done:
+        click.echo(f"job {report.job_id} already finished; nothing to do")
+    click.echo(summary_line(report))
+
+
+@cli.command("worker")
+@click.option("--limit", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Jobs run at once (each job already uses every core by default).")
+@click.option("--poll", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between checks for runs to start.")
+@click.option("--refresh", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds between checks for new schedules.")
+def worker_command(limit: int, poll: float, refresh: float) -> None:
+    """Run submitted and scheduled jobs until stopped (Ctrl-C)."""
+    from flows.worker import run_worker
+
+    try:
+        run_worker(limit=limit, poll_seconds=poll, reload_seconds=refresh, echo=click.echo)
+    except KeyboardInterrupt:
+        click.echo("worker stopped")
+
+
+@cli.group()
+def schedule() -> None:
+    """Run job files on a cron or interval schedule (executed by `batchpred worker`)."""
+
+
+@schedule.command("create")
+@click.argument("name")
+@click.option("--job", "job_file", required=True, type=_JOB_FILE, help="Job file (YAML).")
+@click.option("--cron", help="Cron expression, e.g. '0 2 * * *'.")
+@click.option("--interval", type=click.FloatRange(min=1), help="Every this many seconds.")
+@click.option("--timezone", help="IANA time zone of the cron expression (default UTC).")
+@click.option("--replace", is_flag=True, help="Change an existing schedule NAME.")
+def schedule_create(name: str, job_file: Path, cron: str | None, interval: float | None,
+                    timezone: str | None, replace: bool) -> None:
+    """Create schedule NAME running the job in --job."""
+    from flows.api import prefect_api
+    from flows.schedules import create_schedule
+
+    spec = _job(job_file, None)
+    with prefect_api():
+        create_schedule(name, spec, cron=cron, interval=interval, timezone=timezone,
+                        replace=replace)
+    click.echo(f"schedule {name!r} created; `batchpred worker` runs it")
+
+
+@schedule.command("list")
+def schedule_list() -> None:
+    """List schedules and their next runs."""
+    from flows.api import prefect_api
+    from flows.schedules import list_schedules
+
+    with prefect_api():
+        schedules = list_schedules()
+    if not schedules:
+        click.echo("no schedules yet (batchpred schedule create NAME --job FILE --cron ...)")
+    for s in schedules:
+        upcoming = f"{s.next_run:%Y-%m-%d %H:%M:%S %Z}" if s.next_run else "-"
+        state = "paused" if s.paused else f"next {upcoming}"
+        click.echo(f"{s.name}\t{s.when}\t{state}\t{s.job.get('model', '')}: "
+                   f"{s.job.get('input', '')} -> {s.job.get('output', '')}")
+
+
+@schedule.command("delete")
+@click.argument("name")
+def schedule_delete(name: str) -> None:
+    """Delete schedule NAME and its future runs."""
+    from flows.api import prefect_api
+    from flows.schedules import delete_schedule
+
+    with prefect_api():
+        delete_schedule(name)
+    click.echo(f"schedule {name!r} deleted")
+
+
+@job.command("status")
+@click.argument("job_id")
+def job_status(job_id: str) -> None:
+    """The job's Prefect flow runs (latest first) and the engine's record of it."""
+    from flows.runs import job_flow_runs
+
+    runs = job_flow_runs(job_id)
+    engine = _engine_state(job_id)
+    if not runs and engine is None:
+        raise ConfigError(f"no job {job_id!r}: no flow run of batch-score has that name and "
+                          f"{JobStore().root} has no such job")
+    click.echo(json.dumps({
+        "job_id": job_id,
+        "state": runs[0].state_name if runs else None,
+        "flow_runs": [{"id": str(r.id), "state": r.state_name,
+                       "message": r.state.message if r.state else None,
+                       "deployment_id": str(r.deployment_id) if r.deployment_id else None,
+                       "start_time": r.start_time, "end_time": r.end_time} for r in runs],
+        "job": engine,
+    }, indent=2, default=str))
+
+
+def _engine_state(job_id: str) -> dict[str, Any] | None:
+    store = JobStore()
+    record = store.load(job_id)
+    if record is None:
+        return None
+    if record.status is JobStatus.SUCCEEDED:
+        return store.report(job_id)
+    chunks = store.chunks(job_id)
+    return {"status": str(record.status), "error": record.error,
+            "committed_chunks": len(chunks), "scoredRows": sum(c.rows for c in chunks),
+            "failedRows": sum(c.failed for c in chunks)}
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # Unwind normally on SIGTERM, so a temporary Prefect server is stopped and
+    # the job is recorded as failed (resumable), as on Ctrl-C.
+    raise SystemExit(128 + signum)
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""The scoring flow: a job spec in, the job report out, tracked by Prefect.
+
+``batch_score`` wires five tasks, each calling one ``batch`` function:
+
+1. ``resolve-model``: the package the job names (a directory or a deployment);
+2. ``job-status``: the engine's record of the job id, if any;
+3. ``preflight``: the leading rows through the model, so a schema or model
+   problem fails in seconds, before any output (skipped for a finished job);
+4. ``score``: :func:`batch.engine.run_job` with ``resume=True``. It is retried
+   with exponential backoff; each attempt continues after the last chunk the
+   engine's manifest records, so nothing is scored or written twice. Errors
+   that another attempt cannot fix (bad config, schema, model output, error
+   budget) are not retried. It keeps a progress artifact up to date;
+5. ``publish``: the report as a table artifact.
+
+The flow run is named after the job id, and the job id is what makes a re-run
+resume: running ``batch_score`` again for a failed job id continues it, and for
+a finished one returns its saved report (``already_done``). A job without an
+id gets one: ``<deployment>-<scheduled start>`` for deployment runs (so a
+re-run of that flow run resumes), else a fresh one.
+
+With ``executor: dask`` the engine scores chunks on a Dask cluster through
+``distributed`` (see ``batch.dask_pool``); no Prefect task runner is involved.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+from uuid import UUID
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.context import FlowRunContext
+from prefect.states import State
+from prefect.tasks import Task, exponential_backoff
+
+from batch.budget import ErrorBudgetExceeded
+from batch.deployments import resolve_model
+from batch.engine import new_job_id, run_job
+from batch.errors import ModelOutputError
+from batch.jobs import JobStatus, JobStore
+from batch.models.package import ModelPackage
+from batch.preflight import preflight
+from batch.report import JobReport
+from batch.scoring import ScoringOptions
+from batch.spec import JobSpec
+from connectors import OutputError, Progress
+from flows.settings import FlowSettings
+
+FLOW_NAME = "batch-score"
+# Retrying cannot fix these: the same input, output and model fail the same way. By the
+# built-ins the error trees inherit: bad values (ConfigError, SchemaError, PackageError,
+# InputFormatError, QueryError, ...), unknown names (DeploymentError), missing inputs and
+# refused credentials; plus a model breaking its contract and a spent error budget.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, LookupError, FileNotFoundError, PermissionError, ModelOutputError,
+    ErrorBudgetExceeded,
+)
+
+
+def artifact_key(job_id: str, kind: str) -> str:
+    """An artifact key for a job (keys allow lowercase letters, digits and dashes)."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", job_id.lower()).strip("-")
+    return f"{kind}-{slug}"[:100]
+
+
+def job_run_name() -> str:
+    """The flow run's name: the job id (see the module docstring)."""
+    ctx = FlowRunContext.get()
+    job = (ctx.parameters or {}).get("job") if ctx else None
+    job_id = job.job_id if isinstance(job, JobSpec) else (job or {}).get("job_id")
+    if job_id:
+        return str(job_id)
+    if ctx is not None and ctx.flow_run is not None and ctx.flow_run.deployment_id:
+        from prefect.runtime import deployment
+
+        started = ctx.flow_run.expected_start_time
+        return f"{deployment.name}-{started:%Y%m%d-%H%M%S}"
+    return new_job_id()
+
+
+def _transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry only failures another attempt may not repeat (worker died, I/O, user code)."""
+    error = state.data
+    if isinstance(error, OutputError) and "already exists" in str(error):
+        return False  # an existing output stays until the job says overwrite
+    return not isinstance(error, PERMANENT_ERRORS)
+
+
+@task(name="job-status", cache_policy=NO_CACHE)
+def job_status(job_id: str) -> str | None:
+    """The engine's status of ``job_id`` (None: never run)."""
+    record = JobStore().load(job_id)
+    return None if record is None else str(record.status)
+
+
+@task(name="resolve-model", cache_policy=NO_CACHE)
+def resolve(spec: JobSpec) -> ModelPackage:
+    package = resolve_model(spec.model)
+    get_run_logger().info("model: %s at %s", package.label, package.path)
+    return package
+
+
+@task(name="preflight", cache_policy=NO_CACHE)
+def plan(spec: JobSpec, package: ModelPackage) -> dict[str, Any]:
+    """Fail fast on the leading rows; returns how the job will be chunked."""
+    options = ScoringOptions(passthrough=spec.passthrough, passthrough_all=spec.passthrough_all)
+    check = preflight(spec, package, options)
+    get_run_logger().info("preflight passed in %.2f s: chunk rows %s, chunk bytes %s, input "
+                          "bytes %s", check.seconds, check.chunk_rows, check.chunk_bytes,
+                          check.input_bytes)
+    return {"chunk_rows": check.chunk_rows, "chunk_bytes": check.chunk_bytes,
+            "input_bytes": check.input_bytes}
+
+
+class ProgressPublisher:
+    """``run_job``'s progress callback: a progress artifact and a log line, throttled."""
+
+    def __init__(self, job_id: str, settings: FlowSettings) -> None:
+        self.logger = get_run_logger()
+        self.settings = settings
+        artifact_id = create_progress_artifact(
+            0.0, key=artifact_key(job_id, "progress"), description=f"job {job_id}: starting")
+        assert isinstance(artifact_id, UUID)  # the sync call, not the coroutine
+        self.artifact_id = artifact_id
+        self._updated = self._logged = time.monotonic()
+
+    def __call__(self, progress: Progress, report: JobReport) -> None:
+        now = time.monotonic()
+        if now - self._updated >= self.settings.progress_interval:
+            self._updated = now
+            self.update(report, progress.fraction)
+        if now - self._logged >= self.settings.log_interval:
+            self._logged = now
+            fields = report.progress_fields(progress.fraction)
+            self.logger.info("%s%% done: %s rows scored, %s failed, %.0f s",
+                             fields["percentageCompleted"], f"{report.rows_scored:,}",
+                             f"{report.rows_failed:,}", report.seconds)
+
+    def update(self, report: JobReport, fraction: float | None) -> None:
+        fields = report.progress_fields(fraction)
+        update_progress_artifact(self.artifact_id, fields["percentageCompleted"],
+                                 description=f"job {report.job_id}: {fields['scoredRows']:,} "
+                                 f"rows scored, {fields['failedRows']:,} failed")
+
+
+@task(name="score", cache_policy=NO_CACHE, retry_condition_fn=_transient)
+def score_job(spec: JobSpec, package: ModelPackage) -> dict[str, Any]:
+    """``run_job`` with resume: a retry continues after the last committed chunk."""
+    logger = get_run_logger()
+    assert spec.job_id is not None and spec.resume
+    publisher = ProgressPublisher(spec.job_id, FlowSettings())
+    report = run_job(spec, package=package, on_progress=publisher)
+    publisher.update(report, 1.0)
+    if report.already_done:
+        logger.info("job %s had already finished; returning its report", spec.job_id)
+    else:
+        logger.info("scored %s rows (%s failed, %s chunks resumed) in %.1f s -> %s",
+                    f"{report.rows_scored:,}", f"{report.rows_failed:,}",
+                    report.resumed_chunks, report.seconds, report.output)
+    return {**report.to_json(), "already_done": report.already_done}
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish(report: dict[str, Any]) -> None:
+    """The report's scalar fields as a two-column table artifact."""
+    rows = [{"field": k, "value": v} for k, v in report.items()
+            if not isinstance(v, dict | list)]
+    create_table_artifact(rows, key=artifact_key(report["job_id"], "report"),
+                          description=f"batchpred job {report['job_id']}")
+
+
+@flow(name=FLOW_NAME, flow_run_name=job_run_name, persist_result=False)
+def batch_score(job: JobSpec | dict[str, Any]) -> dict[str, Any]:
+    """Score a job; returns its report (``JobReport.to_json()`` plus ``already_done``).
+
+    Raises:
+        pydantic.ValidationError: ``job`` is not a valid job spec.
+        The engine's errors (see :func:`batch.engine.run_job`), after the
+        retries of the scoring task.
+    """
+    ctx = FlowRunContext.get()
+    spec = job if isinstance(job, JobSpec) else JobSpec.model_validate(job)
+    job_id = spec.job_id or (ctx.flow_run.name if ctx and ctx.flow_run else new_job_id())
+    spec = spec.model_copy(update={"job_id": job_id, "resume": True})
+    settings = FlowSettings()
+    scorer = score_job.with_options(retries=settings.retries,
+                                    retry_delay_seconds=exponential_backoff(settings.retry_delay))
+    package = resolve(spec)
+    if job_status(job_id) != JobStatus.SUCCEEDED:
+        plan(spec, package)
+    report = scorer(spec, package)
+    publish(report)
+    return report
