@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +112,16 @@ def run_job(
     store.save(run.record)
     store.save_report(job_id, run.report.to_json())
     return run.report
+
+
+def score(job: JobSpec | Mapping[str, Any]) -> JobReport:
+    """Run a job now, in this process and its scoring workers, without Prefect.
+
+    ``job`` is a :class:`JobSpec` or its fields (as in a job file). Same errors
+    as :func:`run_job`; ``flows.score`` runs the same job as a Prefect flow.
+    """
+    spec = job if isinstance(job, JobSpec) else JobSpec.model_validate(dict(job))
+    return run_job(spec)
 
 
 def _finished(store: JobStore, job_id: str) -> JobReport:

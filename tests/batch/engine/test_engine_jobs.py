@@ -149,3 +149,14 @@ def test_job_report_beside_the_store(workload, home, tmp_path: Path) -> None:
     assert report["peak_memory_bytes"] > 10_000_000
     assert report["input_bytes"] == workload.csv.stat().st_size
     assert report["model_digest"] and report["version"]
+
+
+def test_batch_score_takes_a_job_as_fields(workload, home, tmp_path: Path) -> None:
+    import batch
+
+    report = batch.score({"model": str(workload.package), "input": str(workload.csv),
+                          "output": str(tmp_path / "o.parquet"), "workers": 1})
+    assert report.rows_scored == 60_000 and report.status == "succeeded"
+    with pytest.raises(ValueError, match="outptu"):
+        batch.score({"model": str(workload.package), "input": str(workload.csv),
+                     "outptu": "x.csv"})
