@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-DEFAULT_CHUNK_SIZE = "16MB"
+DEFAULT_CHUNK_SIZE = "8MB"
 DEFAULT_MAX_ERROR_RATE = 0.05
 DEFAULT_PREFLIGHT_ROWS = 2_000
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)?\s*$", re.I)
