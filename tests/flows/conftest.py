@@ -14,11 +14,8 @@ import sqlite3
 import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
@@ -30,15 +27,13 @@ for _name in [k for k in os.environ if k.startswith("PREFECT_")]:
 import flows  # noqa: E402,F401  (before prefect: applies the embedded default)
 
 # isort: split
+from flow_support import SCORE_ROWS, Credit  # noqa: E402
 from prefect.settings import PREFECT_API_URL  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
 from batch.models.builder import PackageSpec, create_package  # noqa: E402
 from batch.models.manifest import TargetType  # noqa: E402
 from batch.quickstart import TARGET, credit_table, train_model  # noqa: E402
-
-SCORE_ROWS = 6_000
-CHUNK_ROWS = 1_000
 
 # Scores like a credit model; logs each call, and fails where the test says:
 # a file ``fail-<first loan id>`` in $BP_FLOW_CONTROL holding "once" (removed
@@ -105,17 +100,6 @@ def seed_home(migrated_db: Path) -> Callable[[Path], Path]:
         return home
 
     return seed
-
-
-@dataclass(frozen=True)
-class Credit:
-    """A scikit-learn package, a python-hooks package, and rows to score as CSV."""
-
-    sklearn: Path
-    estimator: Any
-    hooks: Path
-    table: pa.Table  # the scoring rows (no target)
-    csv: Path
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import Credit
+from flow_support import Credit
 from prefect import get_client
 from processes import run_cli
 

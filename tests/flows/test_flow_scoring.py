@@ -9,7 +9,7 @@ from uuid import UUID
 import numpy as np
 import pyarrow.csv as pcsv
 import pytest
-from conftest import CHUNK_ROWS, SCORE_ROWS, Credit
+from flow_support import CHUNK_ROWS, SCORE_ROWS, Credit
 from prefect import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy
 import yaml
 from click.testing import CliRunner
-from conftest import SCORE_ROWS, Credit
+from flow_support import SCORE_ROWS, Credit
 from packaging.version import Version
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId

@@ -1,0 +1,23 @@
+"""Shapes the flow tests share (a module of its own: every conftest is named ``conftest``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+SCORE_ROWS = 6_000
+CHUNK_ROWS = 1_000
+
+
+@dataclass(frozen=True)
+class Credit:
+    """A scikit-learn package, a python-hooks package, and rows to score as CSV."""
+
+    sklearn: Path
+    estimator: Any
+    hooks: Path
+    table: pa.Table  # the scoring rows (no target)
+    csv: Path
