@@ -142,14 +142,6 @@ def from_ipc(payload: bytes) -> pa.RecordBatch:
     return pa.Table.from_batches(batches, schema=reader.schema).combine_chunks().to_batches()[0]
 
 
-def failed_rows(batch: pa.RecordBatch) -> int:
-    """Rows whose status is not OK."""
-    idx = batch.schema.get_field_index(STATUS_COLUMN)
-    if idx < 0 or batch.num_rows == 0:
-        return 0
-    return int(pc.sum(pc.not_equal(batch.column(idx), STATUS_OK)).as_py() or 0)
-
-
 def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Partition | bytes) -> ChunkResult:
     """Read (if needed), score and (if asked) encode one chunk, in this process."""
     started = time.perf_counter()
@@ -159,19 +151,18 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Partition | bytes) -> Chunk
         chunk = chunk.read()
     cache = process_cache()
     out = score_batch(chunk, job.package, cache.get(job.package), job.options)
-    failed = failed_rows(out)
-    failures = quarantine = None
-    if failed:
+    failed, failures, quarantine = 0, None, None
+    if STATUS_COLUMN in out.schema.names:
         status = out.column(STATUS_COLUMN)
         mask = pc.not_equal(status, STATUS_OK)
-        failures = pa.record_batch({"row": pc.indices_nonzero(mask),
-                                    "status": status.filter(mask)})
+        failed = int(pc.sum(mask).as_py() or 0)
+        if failed:
+            failures = pa.record_batch({"row": pc.indices_nonzero(mask),
+                                        "status": status.filter(mask)})
         if job.quarantine:
             quarantine = chunk.filter(mask).append_column(STATUS_COLUMN, status.filter(mask))
-    if job.quarantine and quarantine is None:
-        quarantine = chunk.slice(0, 0).append_column(STATUS_COLUMN, pa.array([], pa.string()))
-    if job.quarantine_encoder is not None and quarantine is not None:
-        quarantine = job.quarantine_encoder(quarantine)
+            if job.quarantine_encoder is not None:
+                quarantine = job.quarantine_encoder(quarantine)
     encoded = job.encoder(out) if job.encoder is not None else None
     return ChunkResult(
         None if encoded is not None else out, failed, os.getpid(),
@@ -191,13 +182,6 @@ def run_limited(job: ChunkJob, chunk: pa.RecordBatch | Partition, threads: int) 
     process_cache().get(job.package)  # load first: limits apply to loaded libraries
     with threadpool_limits(limits=threads):
         return run_chunk(job, chunk)
-
-
-def score_local(
-    package: ModelPackage, batch: pa.RecordBatch, options: ScoringOptions
-) -> ChunkResult:
-    """Score in this process, with this process's cache."""
-    return run_chunk(ChunkJob(package, options), batch)
 
 
 class ScoringPool:

@@ -34,12 +34,6 @@ from batch.spec import JobSpec
 _JOB_FILE = click.Path(path_type=Path, dir_okay=False)
 
 
-@cli.command("quickstart")
-@click.option("--rows", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
-              help="Rows of sample data to score.")
-@click.option("--dir", "directory", type=click.Path(path_type=Path),
-              help="Where to put the sample data (default: <home>/quickstart).")
-@click.option("--workers", type=click.IntRange(min=0), default=None)
 def quickstart(rows: int, directory: Path | None, workers: int | None) -> None:
     """Make sample data, train and package a model, deploy it and score the data.
 
@@ -52,6 +46,11 @@ def quickstart(rows: int, directory: Path | None, workers: int | None) -> None:
     with prefect_api(wait=False):  # a temporary server starts while the data is made
         run_quickstart(rows=rows, directory=directory, workers=workers, echo=click.echo,
                        run=score)
+
+
+# Same command and options as batch.cli's, scoring through the flow instead.
+cli.commands["quickstart"].callback = quickstart
+cli.commands["quickstart"].help = quickstart.__doc__
 
 
 @cli.command("run")

@@ -31,7 +31,7 @@ def _conform(table: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
     """
     try:
         return table.cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+    except (pa.ArrowException, ValueError) as exc:  # invalid or unsupported cast
         raise InputFormatError(f"{where}: a result chunk has columns {table.schema} "
                                f"that do not fit the first chunk's {schema}: {exc}") from exc
 
