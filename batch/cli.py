@@ -116,6 +116,9 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
               "and reason) here.")
 @click.option("--preflight-rows", type=click.IntRange(min=0), default=DEFAULT_PREFLIGHT_ROWS,
               show_default=True, help="Score this many leading rows first (0: skip).")
+@click.option("--onnx/--no-onnx", default=True, show_default=True,
+              help="Score scikit-learn models with onnxruntime when the ONNX conversion "
+              "matches scikit-learn within 1e-6 on the pre-flight rows.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def score(**kw: Any) -> None:
     """Score INPUT with a model and write predictions to OUTPUT."""
@@ -127,7 +130,7 @@ def score(**kw: Any) -> None:
         overwrite=kw["overwrite"], job_id=kw["job_id"] or new_job_id(), resume=kw["resume"],
         max_error_rate=kw["max_error_rate"], max_failed_rows=kw["max_failed_rows"],
         quarantine=kw["quarantine"], preflight_rows=kw["preflight_rows"],
-        executor=kw["executor"], dask_address=kw["dask_address"],
+        executor=kw["executor"], dask_address=kw["dask_address"], onnx=kw["onnx"],
     )
     click.echo(f"job {spec.job_id}", err=True)
     report = run_with_progress(spec, quiet=kw["quiet"])

@@ -27,12 +27,13 @@ from batch.dask_pool import DaskPool
 from batch.deployments import resolve_model
 from batch.errors import ConfigError, JobError
 from batch.jobs import ChunkRecord, JobRecord, JobStatus, JobStore
+from batch.models.onnx_fastpath import model_path
 from batch.models.package import ModelPackage
 from batch.preflight import preflight
 from batch.report import JobReport
 from batch.resources import PeakMemory
 from batch.scoring import STATUS_COLUMN, ScoringOptions, output_schema
-from batch.spec import JobSpec
+from batch.spec import JobSpec, parse_size
 from batch.workers import ChunkJob, ScoringPool, default_workers
 from connectors import (
     Intake,
@@ -67,6 +68,8 @@ class _Run:
     budget: ErrorBudget
     options: ScoringOptions
     committed: list[ChunkRecord]
+    fast_model: str | None = None  # an exact ONNX conversion to score with
+    pool: ScoringPool | None = None  # local workers started during the pre-flight
 
 
 def run_job(
@@ -94,8 +97,8 @@ def run_job(
     previous = store.load(job_id)
     if previous is not None and previous.status is JobStatus.SUCCEEDED:
         return _finished(store, job_id)
-    run = _prepare(spec, job_id, package, previous, store)
-    with PeakMemory() as memory:
+    with _Workers(spec, package) as workers, PeakMemory() as memory:
+        run = _prepare(spec, job_id, package, previous, store, workers)
         try:
             _pipeline(run, store, on_progress)
         except BaseException as exc:
@@ -131,9 +134,39 @@ def _finished(store: JobStore, job_id: str) -> JobReport:
     return report
 
 
+class _Workers:
+    """The local worker processes of a job, started as soon as the input is known to
+    need them (during the pre-flight), so they start up while the model loads here."""
+
+    def __init__(self, spec: JobSpec, package: ModelPackage) -> None:
+        self.spec, self.package = spec, package
+        self.pool: ScoringPool | None = None
+
+    def scorers(self) -> int:
+        return default_workers() if self.spec.workers is None else self.spec.workers
+
+    def plan(self, ranges: int | None, input_bytes: int | None) -> None:
+        """Start ``scorers - 1`` workers when the input makes more than one chunk."""
+        target = parse_size(self.spec.chunk_size)
+        several = (ranges or 0) > 1 or (
+            ranges is None and self.spec.chunk_rows is None and (input_bytes or 0) > 2 * target)
+        if self.spec.executor == "local" and self.scorers() > 1 and several and not self.pool:
+            options = ScoringOptions(passthrough=self.spec.passthrough,
+                                     passthrough_all=self.spec.passthrough_all)
+            self.pool = ScoringPool(self.package, options, workers=self.scorers() - 1,
+                                    inline=True)
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+
 def _prepare(
     spec: JobSpec, job_id: str, package: ModelPackage, previous: JobRecord | None,
-    store: JobStore,
+    store: JobStore, workers: _Workers,
 ) -> _Run:
     started = time.perf_counter()
     options = ScoringOptions(passthrough=spec.passthrough, passthrough_all=spec.passthrough_all)
@@ -142,7 +175,8 @@ def _prepare(
                           "to continue it, or choose another --job-id")
     if previous is not None:
         _check_same(previous, spec, package)
-    check = preflight(spec, package, options)
+    check = preflight(spec, package, options, onnx_cache=store.home / "onnx",
+                      on_plan=workers.plan)
     record = previous or JobRecord(job_id=job_id, spec=spec, model_digest=package.digest,
                                    chunk_rows=check.chunk_rows, chunk_bytes=check.chunk_bytes,
                                    input_bytes=check.input_bytes)
@@ -157,6 +191,7 @@ def _prepare(
         input_bytes=check.input_bytes, options=spec.model_dump(mode="json"),
         quarantine=spec.quarantine,
         timings={"_started": started, "preflight": check.seconds},
+        scorer=check.fast_path.note if check.fast_path else package.manifest.artifact.kind,
     )
     budget = ErrorBudget(spec.max_error_rate, spec.max_failed_rows)
     for chunk in committed:
@@ -165,7 +200,12 @@ def _prepare(
         report.rows_failed += chunk.failed
         budget.rows += chunk.rows
         budget.failed += chunk.failed
-    return _Run(spec, package, record, report, budget, options, committed)
+    fast = check.fast_path
+    fast_model = None
+    if fast is not None and fast.model is not None:
+        fast_model = str(model_path(store.home / "onnx", package))
+    return _Run(spec, package, record, report, budget, options, committed, fast_model,
+                workers.pool)
 
 
 def _check_same(previous: JobRecord, spec: JobSpec, package: ModelPackage) -> None:
@@ -260,7 +300,8 @@ def _score_all(
     job = ChunkJob(run.package, run.options,
                    encoder=getattr(output, "encoder", lambda: None)(),
                    quarantine=quarantine is not None,
-                   quarantine_encoder=getattr(quarantine, "encoder", lambda: None)())
+                   quarantine_encoder=getattr(quarantine, "encoder", lambda: None)(),
+                   fast_model=run.fast_model)
     with _pool(run, job, workers) as pool:
         for result in pool.map_ordered(itertools.chain(head, chunks)):
             index = report.chunks
@@ -293,6 +334,9 @@ def _pool(run: _Run, job: ChunkJob, scorers: int) -> ScoringPool | DaskPool:
     """``scorers`` processes score: this one and ``scorers - 1`` workers (or Dask's)."""
     if run.spec.executor == "dask":
         return DaskPool(job, address=run.spec.dask_address, workers=max(1, scorers))
+    if run.pool is not None:
+        run.pool.job = job
+        return run.pool
     return ScoringPool(run.package, run.options, workers=max(0, scorers - 1), job=job,
                        inline=True)
 

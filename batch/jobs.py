@@ -59,7 +59,8 @@ class JobStore:
     """Job records under ``<home>/jobs``."""
 
     def __init__(self, home: Path | None = None) -> None:
-        self.root = (home or home_dir()) / "jobs"
+        self.home = home or home_dir()
+        self.root = self.home / "jobs"
         self._manifest: IO[str] | None = None
 
     def path(self, job_id: str) -> Path:

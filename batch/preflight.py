@@ -9,14 +9,19 @@ The first rows also size the chunks when only a byte target is given.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 
 from batch.budget import ErrorBudget
+from batch.models.cache import process_cache
+from batch.models.onnx_fastpath import FastPath, build_fast_path
 from batch.models.package import ModelPackage
 from batch.scoring import ScoringOptions, output_schema
 from batch.spec import JobSpec, parse_size
+from batch.validation import coerce_features
 from batch.workers import ChunkJob, default_workers, run_limited, threads_per_worker
 from connectors import IntakeRequest, open_intake
 
@@ -31,10 +36,16 @@ class PreflightResult:
     chunk_bytes: int | None  # byte ranges of the input that workers read themselves
     input_bytes: int | None
     seconds: float
+    fast_path: FastPath | None = None  # an exact ONNX model, checked on the leading rows
 
 
-def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions) -> PreflightResult:
+def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
+              onnx_cache: Path | None = None,
+              on_plan: Callable[[int | None, int | None], None] | None = None) -> PreflightResult:
     """Check the input and the model on the leading rows.
+
+    ``on_plan`` hears how the input splits before the rows are scored (the
+    engine starts its workers then, so they start up while the model loads here).
 
     Raises:
         SchemaError: a required column is missing.
@@ -53,17 +64,31 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions) -> 
         ranges = None
         if spec.chunk_rows is None and hasattr(intake, "byte_ranges"):
             ranges = intake.byte_ranges(target)
-        first = next(iter(intake.batches()), None)
         input_bytes = intake.progress().bytes_total
+        if on_plan is not None:  # the planned byte ranges (or None: streamed) and input size
+            on_plan(None if ranges is None else len(ranges), input_bytes)
+        first = next(iter(intake.batches()), None)
     finally:
         intake.close()
+    fast = None
     if first is not None and spec.preflight_rows > 0:
-        _score_head(first.slice(0, spec.preflight_rows), spec, package, options)
+        head = first.slice(0, spec.preflight_rows)
+        _score_head(head, spec, package, options)
+        if spec.onnx and package.manifest.artifact.kind == "sklearn":
+            fast = _fast_path(head, package, onnx_cache)
     seconds = time.perf_counter() - started
     if ranges is not None:
-        return PreflightResult(None, target, input_bytes, seconds)
+        return PreflightResult(None, target, input_bytes, seconds, fast)
     chunk_rows = spec.chunk_rows or chunk_rows_for(first, target)
-    return PreflightResult(chunk_rows, None, input_bytes, seconds)
+    return PreflightResult(chunk_rows, None, input_bytes, seconds, fast)
+
+
+def _fast_path(head: pa.RecordBatch, package: ModelPackage, cache: Path | None) -> FastPath:
+    reference = process_cache().get(package)
+    features = coerce_features(head, package.manifest)
+    sample = features.frame.loc[features.valid].reset_index(drop=True)
+    return build_fast_path(package, getattr(reference, "estimator", None), reference, sample,
+                           cache)
 
 
 def _score_head(

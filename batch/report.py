@@ -38,6 +38,7 @@ class JobReport:
     model_loads: dict[int, int] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     quarantine: str | None = None
+    scorer: str = ""  # what scored the rows: "onnxruntime (...)" or "scikit-learn: <why>"
     already_done: bool = False
 
     @property

@@ -107,18 +107,26 @@ def score_batch(
     features = coerce_features(batch, manifest)
     valid = features.valid
     n = batch.num_rows
-    if valid.all():
-        raw = scorer.predict(features.frame) if n else None
-    else:
-        subset = features.frame.loc[valid].reset_index(drop=True)
-        raw = scorer.predict(subset) if len(subset) else None
+    frame, missing = features.frame, features.category_missing
+    if missing is None:
+        missing = np.zeros(n, dtype=bool)
+    if not valid.all():
+        frame = frame.loc[valid].reset_index(drop=True)
+        missing = missing[valid]
+    raw = None
+    if len(frame) and getattr(scorer, "splits_missing_categories", False):
+        raw = scorer.predict(frame, category_missing=missing)  # type: ignore[call-arg]
+    elif len(frame):
+        raw = scorer.predict(frame)
     columns = [batch.column(c) for c in passthrough_columns(batch.schema, options)]
     columns += _prediction_arrays(package, raw, valid)
     if options.status_column:
-        status = np.full(n, STATUS_OK, dtype=object)
-        if features.reasons is not None:
+        if features.reasons is None:
+            columns.append(pa.repeat(pa.scalar(STATUS_OK, pa.string()), n))
+        else:
+            status = np.full(n, STATUS_OK, dtype=object)
             status[~valid] = features.reasons[~valid]
-        columns.append(pa.array(status, type=pa.string()))
+            columns.append(pa.array(status, type=pa.string()))
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
@@ -135,15 +143,26 @@ def _prediction_arrays(
     if target.type is TargetType.BINARY:
         positive = str(target.positive)  # validated: a binary target always names it
         pos = list(target.classes).index(positive)
-        labels = np.where(probs[:, pos] > target.threshold, positive, target.negative)
+        picks = (probs[:, pos] <= target.threshold).astype(np.int8)  # 0: positive, 1: negative
+        names = pa.array([positive, target.negative], pa.string())
     else:
-        labels = classes[np.argmax(probs, axis=1)] if m else np.array([], dtype=object)
+        picks = np.argmax(probs, axis=1) if m else np.empty(0, dtype=np.int64)
+        names = pa.array(list(classes), pa.string())
     arrays = [_scatter(probs[:, j], valid) for j in range(len(classes))]
-    arrays.append(_scatter(labels.astype(object), valid, pa.string()))
+    arrays.append(_labels(names, picks, valid))
     if target.type is TargetType.BINARY:
-        arrays.append(pa.array(np.full(n, target.threshold), type=pa.float64()))
-        arrays.append(pa.array(np.full(n, target.positive, dtype=object), type=pa.string()))
+        arrays.append(pa.repeat(pa.scalar(float(target.threshold), pa.float64()), n))
+        arrays.append(pa.repeat(pa.scalar(target.positive, pa.string()), n))
     return arrays
+
+
+def _labels(names: pa.Array, picks: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """``names[picks]`` at the valid rows, null at the others."""
+    if valid.all():
+        return names.take(pa.array(picks))
+    full = np.zeros(len(valid), dtype=picks.dtype)
+    full[valid] = picks
+    return names.take(pa.array(full, mask=~valid))
 
 
 def _scatter(values: np.ndarray, valid: np.ndarray, typ: pa.DataType | None = None) -> pa.Array:

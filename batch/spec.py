@@ -61,6 +61,8 @@ class JobSpec(BaseModel):
                                         description="Abort when more rows than this fail.")
     quarantine: str | None = Field(default=None, description="Also write failed rows "
                                    "(original values and reason) here.")
+    onnx: bool = Field(default=True, description="Score scikit-learn models with "
+                       "onnxruntime when their ONNX conversion matches on the pre-flight rows.")
     preflight_rows: int = Field(default=DEFAULT_PREFLIGHT_ROWS, ge=0, description="Score "
                                 "this many leading rows first and fail fast (0: off).")
 

@@ -28,6 +28,7 @@ class FeatureFrame:
 
     frame: pd.DataFrame
     reasons: np.ndarray | None  # object array of str/None, or None when every row is fine
+    category_missing: np.ndarray | None = None  # rows missing a category (None: no such row)
 
     @property
     def valid(self) -> np.ndarray:
@@ -76,6 +77,7 @@ def coerce_features(batch: pa.RecordBatch, manifest: ModelManifest) -> FeatureFr
     n = batch.num_rows
     reasons: np.ndarray | None = None
     columns: dict[str, object] = {}
+    category_missing: np.ndarray | None = None
     for feature in manifest.features:
         idx = batch.schema.get_field_index(feature.name)
         arr = batch.column(idx) if idx >= 0 else pa.nulls(n)
@@ -83,6 +85,9 @@ def coerce_features(batch: pa.RecordBatch, manifest: ModelManifest) -> FeatureFr
             arr = arr.dictionary_decode()
         values, bad = _coerce(feature, arr)
         columns[feature.name] = values
+        if feature.type is FeatureType.CATEGORY and arr.null_count:
+            absent = arr.is_null().to_numpy(zero_copy_only=False)
+            category_missing = absent if category_missing is None else category_missing | absent
         if bad is not None and bad.any():
             if reasons is None:
                 reasons = np.full(n, None, dtype=object)
@@ -90,7 +95,7 @@ def coerce_features(batch: pa.RecordBatch, manifest: ModelManifest) -> FeatureFr
             for i in np.flatnonzero(bad):
                 msg = f"column '{feature.name}' has {shown[i]!r} (expected {_expected(feature)})"
                 reasons[i] = msg if reasons[i] is None else f"{reasons[i]}; {msg}"
-    return FeatureFrame(pd.DataFrame(columns, index=pd.RangeIndex(n)), reasons)
+    return FeatureFrame(pd.DataFrame(columns, index=pd.RangeIndex(n)), reasons, category_missing)
 
 
 def _expected(feature: Feature) -> str:
@@ -125,7 +130,7 @@ def _is_text(typ: pa.DataType) -> bool:
 def _to_number(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     if not _is_text(arr.type):
         # int -> float and decimal -> float are the safe upcasts
-        return _float_numpy(pc.cast(arr, pa.float64())), None
+        return _float_numpy(_as_float64(arr)), None
     try:  # the common case: clean numbers, parsed in C++
         return _float_numpy(pc.cast(arr, pa.float64())), None
     except pa.ArrowInvalid:
@@ -148,14 +153,18 @@ def _float_numpy(arr: pa.Array) -> np.ndarray:
     return arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
 
+def _as_float64(arr: pa.Array) -> pa.Array:
+    return arr if arr.type == pa.float64() else pc.cast(arr, pa.float64())
+
+
 def _to_category(arr: pa.Array) -> np.ndarray:
     if pa.types.is_null(arr.type):
         return np.full(len(arr), np.nan, dtype=object)
     if not _is_text(arr.type):
         arr = pc.cast(arr, pa.string())  # Arrow spells 3.0 as "3", as a CSV would
-    out = arr.to_numpy(zero_copy_only=False)
-    out = out.astype(object, copy=False)
-    out[pd.isna(out)] = np.nan
+    out = arr.to_numpy(zero_copy_only=False).astype(object, copy=False)
+    if arr.null_count:
+        out[arr.is_null().to_numpy(zero_copy_only=False)] = np.nan
     return out
 
 

@@ -55,6 +55,7 @@ class ChunkJob:
     encoder: Encoder | None = None  # encode the scored chunk in the worker
     quarantine: bool = False  # also return the failed input rows
     quarantine_encoder: Encoder | None = None
+    fast_model: str | None = None  # an exact ONNX conversion of the model (a file path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +151,7 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Partition | bytes) -> Chunk
     elif not isinstance(chunk, pa.RecordBatch):
         chunk = chunk.read()
     cache = process_cache()
-    out = score_batch(chunk, job.package, cache.get(job.package), job.options)
+    out = score_batch(chunk, job.package, cache.get(job.package, job.fast_model), job.options)
     failed, failures, quarantine = 0, None, None
     if STATUS_COLUMN in out.schema.names:
         status = out.column(STATUS_COLUMN)
@@ -166,7 +167,7 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Partition | bytes) -> Chunk
     encoded = job.encoder(out) if job.encoder is not None else None
     return ChunkResult(
         None if encoded is not None else out, failed, os.getpid(),
-        cache.loads[job.package.digest], time.perf_counter() - started, out.num_rows, encoded,
+        cache.loads[cache.key(job.package, job.fast_model)], time.perf_counter() - started, out.num_rows, encoded,
         failures, quarantine,
     )
 
@@ -179,7 +180,7 @@ def run_limited(job: ChunkJob, chunk: pa.RecordBatch | Partition, threads: int) 
     """
     from threadpoolctl import threadpool_limits
 
-    process_cache().get(job.package)  # load first: limits apply to loaded libraries
+    process_cache().get(job.package, job.fast_model)  # load first: limits apply to loaded libraries
     with threadpool_limits(limits=threads):
         return run_chunk(job, chunk)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict
+from pathlib import Path
 
 from batch.models.loaders import Scorer, get_loader
 from batch.models.package import ModelPackage
@@ -27,19 +28,38 @@ class ModelCache:
         self._models: OrderedDict[str, Scorer] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, package: ModelPackage) -> Scorer:
-        """The loaded model for ``package``, loading it on first use."""
+    @staticmethod
+    def key(package: ModelPackage, fast: str | None = None) -> str:
+        """What :attr:`loads` counts a model under."""
+        return package.digest if fast is None else f"{package.digest}:{fast}"
+
+    def get(self, package: ModelPackage, fast: str | None = None) -> Scorer:
+        """The loaded model for ``package``, loading it on first use.
+
+        ``fast``: an ONNX file checked against the package (see
+        :mod:`batch.models.onnx_fastpath`), scored with onnxruntime.
+        """
         with self._lock:
-            scorer = self._models.get(package.digest)
-            if scorer is not None:
-                self._models.move_to_end(package.digest)
-                return scorer
-            scorer = get_loader(package.manifest.artifact.kind).load(package, threads=self.threads)
-            self.loads[package.digest] += 1
-            self._models[package.digest] = scorer
-            while len(self._models) > self.maxsize:
-                self._models.popitem(last=False)
+            return self._get(package, fast)
+
+    def _get(self, package: ModelPackage, fast: str | None) -> Scorer:
+        key = self.key(package, fast)
+        scorer = self._models.get(key)
+        if scorer is not None:
+            self._models.move_to_end(key)
             return scorer
+        if fast is None:
+            scorer = get_loader(package.manifest.artifact.kind).load(package, threads=self.threads)
+        else:
+            from batch.models.onnx_fastpath import FastScorer
+
+            scorer = FastScorer(package, Path(fast).read_bytes(), lambda: self.get(package),
+                                self.threads)
+        self.loads[key] += 1
+        self._models[key] = scorer
+        while len(self._models) > self.maxsize:
+            self._models.popitem(last=False)
+        return scorer
 
     def __contains__(self, digest: object) -> bool:
         return digest in self._models

@@ -51,6 +51,15 @@ class SklearnScorer:
             )
         self._order = np.array([model_classes.index(c) for c in target.classes])
 
+    @property
+    def estimator(self) -> Any:
+        return self._estimator
+
+    @property
+    def class_order(self) -> np.ndarray | None:
+        """Column of ``predict_proba`` for each manifest class (None: regression)."""
+        return self._order
+
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         try:
             if self._regression:
