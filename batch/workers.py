@@ -167,8 +167,8 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Partition | bytes) -> Chunk
     encoded = job.encoder(out) if job.encoder is not None else None
     return ChunkResult(
         None if encoded is not None else out, failed, os.getpid(),
-        cache.loads[cache.key(job.package, job.fast_model)], time.perf_counter() - started, out.num_rows, encoded,
-        failures, quarantine,
+        cache.loads[cache.key(job.package, job.fast_model)], time.perf_counter() - started,
+        out.num_rows, encoded, failures, quarantine,
     )
 
 

@@ -196,6 +196,24 @@ def _missing_as_empty(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
+def convertible_package(
+    training_frame: pd.DataFrame, build_package: Callable[..., TrainedPackage]
+) -> TrainedPackage:
+    """A logistic pipeline that skl2onnx converts exactly: the categories go straight
+    to a one-hot encoder (skl2onnx refuses a NaN imputer), trained with missing ones
+    spelled "missing", so a missing category at scoring time is an unknown value."""
+    pre = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(), StandardScaler()), list(NUMERIC)),
+        ("cat", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL)),
+    ])
+    model = Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=500))])
+    train = training_frame.assign(purpose=training_frame["purpose"].fillna("missing"))
+    model.fit(train[list(FEATURES)], train["default"])
+    return build_package("credit-convertible", model, training_frame, "default",
+                         features=FEATURES)
+
+
+@pytest.fixture(scope="session")
 def onnx_package(
     tmp_path_factory: pytest.TempPathFactory,
     training_frame: pd.DataFrame,

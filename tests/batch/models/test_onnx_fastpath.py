@@ -1,0 +1,123 @@
+"""The ONNX fast path: used only where skl2onnx's conversion matches scikit-learn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pytest
+from numpy.testing import assert_allclose
+
+from batch.engine import run_job
+from batch.jobs import JobStore
+from batch.models import ModelCache
+from batch.models.onnx_fastpath import TOLERANCE, build_fast_path, model_path
+from batch.spec import JobSpec
+from batch.validation import coerce_features
+
+PROBA = ["default_no_PREDICTION", "default_yes_PREDICTION"]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("BATCHPRED_HOME", str(home))
+    return home
+
+
+def _score(trained, frame: pd.DataFrame, tmp_path: Path, name: str, **kw):  # type: ignore[no-untyped-def]
+    src = tmp_path / f"{name}-in.csv"
+    frame.to_csv(src, index=False)
+    out = tmp_path / f"{name}.csv"
+    report = run_job(JobSpec(model=str(trained.path), input=str(src), output=str(out),
+                             passthrough=("id",), job_id=name, **kw))
+    return report, pcsv.read_csv(out).to_pandas()
+
+
+def _reference(trained, frame: pd.DataFrame) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return trained.estimator.predict_proba(frame[list(trained.features)])
+
+
+def test_an_exact_conversion_scores_with_onnxruntime(
+    convertible_package, scoring_frame, home: Path, tmp_path: Path
+) -> None:
+    report, out = _score(convertible_package, scoring_frame, tmp_path, "fast",
+                         chunk_rows=100, workers=2)
+    assert report.scorer.startswith("onnxruntime (max |diff|"), report.scorer
+    assert model_path(home / "onnx", convertible_package.package).exists()
+    ref = _reference(convertible_package, scoring_frame)
+    got = out[PROBA].to_numpy()
+    assert_allclose(got, ref, rtol=0, atol=TOLERANCE)
+    assert np.abs(got - ref).max() > 0  # float32 in onnxruntime: not bit-identical
+    # rows missing the category go to scikit-learn: exact there
+    missing = scoring_frame["purpose"].isna().to_numpy()
+    assert missing.sum() > 10
+    assert_allclose(got[missing], ref[missing], rtol=0, atol=1e-12)
+    labels = convertible_package.estimator.predict(
+        scoring_frame[list(convertible_package.features)])
+    assert out["default_PREDICTION"].tolist() == list(labels)
+    assert set(report.model_loads.values()) == {1}  # the ONNX model, once per process
+
+
+def test_no_onnx_scores_with_scikit_learn(
+    convertible_package, scoring_frame, home: Path, tmp_path: Path
+) -> None:
+    report, out = _score(convertible_package, scoring_frame, tmp_path, "plain", onnx=False)
+    assert report.scorer == "sklearn"
+    assert_allclose(out[PROBA].to_numpy(), _reference(convertible_package, scoring_frame),
+                    rtol=0, atol=1e-9)
+
+
+def test_a_model_skl2onnx_cannot_convert_scores_with_scikit_learn(
+    logistic_package, scoring_frame, home: Path, tmp_path: Path
+) -> None:
+    report, out = _score(logistic_package, scoring_frame, tmp_path, "first")
+    assert report.scorer.startswith("scikit-learn: no ONNX conversion"), report.scorer
+    assert "missing values are string" in report.scorer
+    assert_allclose(out[PROBA].to_numpy(), _reference(logistic_package, scoring_frame),
+                    rtol=0, atol=1e-9)
+    failed = model_path(home / "onnx", logistic_package.package).with_suffix(".failed")
+    assert failed.read_text() == report.scorer
+    again, _ = _score(logistic_package, scoring_frame, tmp_path, "second")
+    assert again.scorer == report.scorer  # the failed conversion is not tried again
+
+
+class _Shifted:
+    """A reference that disagrees with the model by ``shift``."""
+
+    def __init__(self, scorer, shift: float) -> None:  # type: ignore[no-untyped-def]
+        self.scorer, self.shift = scorer, shift
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.scorer.predict(frame) + self.shift
+
+
+@pytest.mark.parametrize(("shift", "used"), [(5e-7, True), (5e-6, False)])
+def test_the_conversion_is_used_only_within_the_tolerance(
+    convertible_package, scoring_frame, shift: float, used: bool
+) -> None:
+    package = convertible_package.package
+    scorer = ModelCache().get(package)
+    batch = pa.Table.from_pandas(scoring_frame, preserve_index=False).to_batches()[0]
+    features = coerce_features(batch, package.manifest)
+    sample = features.frame.loc[features.valid].reset_index(drop=True)
+    fast = build_fast_path(package, convertible_package.estimator, _Shifted(scorer, shift),
+                           sample)
+    assert (fast.model is not None) is used, fast.note
+    if not used:
+        assert fast.note.startswith("scikit-learn: ONNX differs by ")
+        assert f"on {len(sample):,} sample rows" in fast.note
+
+
+def test_the_fast_path_is_per_job_and_the_store_is_shared(
+    convertible_package, scoring_frame, home: Path, tmp_path: Path
+) -> None:
+    first, _ = _score(convertible_package, scoring_frame, tmp_path, "a")
+    cached = model_path(home / "onnx", convertible_package.package)
+    stamp = cached.stat().st_mtime_ns
+    second, _ = _score(convertible_package, scoring_frame, tmp_path, "b")
+    assert first.scorer == second.scorer and cached.stat().st_mtime_ns == stamp
+    assert JobStore(home).report("b")["scorer"] == second.scorer
