@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -29,7 +30,7 @@ from batch.errors import ConfigError, JobError
 from batch.jobs import ChunkRecord, JobRecord, JobStatus, JobStore
 from batch.models.onnx_fastpath import model_path
 from batch.models.package import ModelPackage
-from batch.preflight import preflight
+from batch.preflight import PreflightResult, preflight
 from batch.report import JobReport
 from batch.resources import PeakMemory
 from batch.scoring import STATUS_COLUMN, ScoringOptions, output_schema
@@ -175,11 +176,11 @@ def _prepare(
                           "to continue it, or choose another --job-id")
     if previous is not None:
         _check_same(previous, spec, package)
-    check = preflight(spec, package, options, onnx_cache=store.home / "onnx",
-                      on_plan=workers.plan)
+    check, scorer, fast_model = _preflight(spec, package, options, previous, store, workers)
     record = previous or JobRecord(job_id=job_id, spec=spec, model_digest=package.digest,
                                    chunk_rows=check.chunk_rows, chunk_bytes=check.chunk_bytes,
                                    input_bytes=check.input_bytes)
+    record.scorer, record.fast_model = scorer, fast_model
     record.status, record.error = JobStatus.RUNNING, None
     store.save(record)
     committed = store.chunks(job_id) if previous is not None else []
@@ -188,10 +189,10 @@ def _prepare(
         model_name=package.manifest.name, model_version=package.manifest.version,
         chunk_rows=record.chunk_rows or 0, chunk_bytes=record.chunk_bytes or 0,
         resumed_chunks=len(committed),
-        input_bytes=check.input_bytes, options=spec.model_dump(mode="json"),
+        input_bytes=record.input_bytes, options=spec.model_dump(mode="json"),
         quarantine=spec.quarantine,
         timings={"_started": started, "preflight": check.seconds},
-        scorer=check.fast_path.note if check.fast_path else package.manifest.artifact.kind,
+        scorer=record.scorer,
     )
     budget = ErrorBudget(spec.max_error_rate, spec.max_failed_rows)
     for chunk in committed:
@@ -200,12 +201,36 @@ def _prepare(
         report.rows_failed += chunk.failed
         budget.rows += chunk.rows
         budget.failed += chunk.failed
-    fast = check.fast_path
-    fast_model = None
-    if fast is not None and fast.model is not None:
-        fast_model = str(model_path(store.home / "onnx", package))
-    return _Run(spec, package, record, report, budget, options, committed, fast_model,
+    return _Run(spec, package, record, report, budget, options, committed, record.fast_model,
                 workers.pool)
+
+
+def _preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
+               previous: JobRecord | None, store: JobStore, workers: _Workers
+               ) -> tuple[PreflightResult, str, str | None]:
+    """The pre-flight, what scores the rows, and the ONNX model file (if that is it).
+
+    A resumed job passed its pre-flight already, with the same model and input
+    (the schema is still checked when the input opens, and its size must not
+    have changed), so it starts scoring at once, with the same scorer.
+    """
+    fast_ok = previous is not None and (previous.fast_model is None or (
+        spec.onnx and Path(previous.fast_model).exists()))
+    if previous is not None and previous.scorer is not None and fast_ok:
+        ranges = None
+        if previous.chunk_bytes and previous.input_bytes:
+            ranges = -(-previous.input_bytes // previous.chunk_bytes)
+        workers.plan(ranges, previous.input_bytes)
+        check = PreflightResult(previous.chunk_rows, previous.chunk_bytes,
+                                previous.input_bytes, 0.0)
+        return check, previous.scorer, previous.fast_model
+    check = preflight(spec, package, options, onnx_cache=store.home / "onnx",
+                      on_plan=workers.plan)
+    fast = check.fast_path
+    if fast is None:
+        return check, package.manifest.artifact.kind, None
+    path = str(model_path(store.home / "onnx", package)) if fast.model is not None else None
+    return check, fast.note, path
 
 
 def _check_same(previous: JobRecord, spec: JobSpec, package: ModelPackage) -> None:
@@ -241,6 +266,7 @@ def _pipeline(run: _Run, store: JobStore, on_progress: ProgressCallback | None) 
     ))
     outputs: list[Output] = []
     try:
+        _check_unchanged(run, intake)
         output = _open_output(spec.output, run)
         outputs.append(output)
         quarantine = _open_output(spec.quarantine, run, "-quarantine") if spec.quarantine else None
@@ -264,6 +290,15 @@ def _pipeline(run: _Run, store: JobStore, on_progress: ProgressCallback | None) 
         raise
     finally:
         intake.close()
+
+
+def _check_unchanged(run: _Run, intake: Intake) -> None:
+    """A resumed job must read the input its committed chunks came from."""
+    size, before = intake.progress().bytes_total, run.record.input_bytes
+    if run.committed and size is not None and before is not None and size != before:
+        raise JobError(f"{run.spec.input}: the input is {size:,} bytes now, {before:,} when "
+                       f"job {run.record.job_id!r} started; it cannot be resumed on changed "
+                       "input: start a new job")
 
 
 def _chunks(run: _Run, intake: Intake) -> tuple[Iterator[Any], Callable[[int], Progress]]:

@@ -38,6 +38,10 @@ class JobRecord(BaseModel):
     chunk_bytes: int | None = Field(default=None, description="Input bytes per chunk when "
                                     "workers read byte ranges themselves; a resume reuses it.")
     input_bytes: int | None = Field(default=None, description="Input size, to spot changes.")
+    scorer: str | None = Field(default=None, description="What scores the rows, as the "
+                               "pre-flight chose it; a resume keeps it.")
+    fast_model: str | None = Field(default=None, description="The checked ONNX conversion "
+                                   "the rows are scored with, if any.")
     status: JobStatus = JobStatus.RUNNING
     error: str | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

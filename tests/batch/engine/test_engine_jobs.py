@@ -160,3 +160,34 @@ def test_batch_score_takes_a_job_as_fields(workload, home, tmp_path: Path) -> No
     with pytest.raises(ValueError, match="outptu"):
         batch.score({"model": str(workload.package), "input": str(workload.csv),
                      "outptu": "x.csv"})
+
+
+def test_a_resume_starts_scoring_at_once_with_the_first_attempts_scorer(
+    workload, home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BP_TEST_FAIL_LOAN", "25000")
+    with pytest.raises(UserCodeError):
+        run_job(spec(workload, tmp_path / "out.csv", job_id="again"))
+    monkeypatch.delenv("BP_TEST_FAIL_LOAN")
+    first = json.loads((home / "jobs" / "again" / "job.json").read_text())
+    assert first["scorer"] == "python" and first["fast_model"] is None
+    report = run_job(spec(workload, tmp_path / "out.csv", job_id="again", resume=True))
+    assert report.timings["preflight"] == 0.0  # passed in the first attempt
+    assert report.scorer == "python" and report.resumed_chunks == 12
+
+
+def test_a_resume_on_changed_input_is_refused(
+    workload, home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in.csv"
+    src.write_bytes(workload.csv.read_bytes())
+    job = spec(workload, tmp_path / "out.csv", job_id="moved", input=str(src))
+    monkeypatch.setenv("BP_TEST_FAIL_LOAN", "25000")
+    with pytest.raises(UserCodeError):
+        run_job(job)
+    monkeypatch.delenv("BP_TEST_FAIL_LOAN")
+    with src.open("a") as f:
+        f.write(src.read_text().splitlines()[-1] + "\n")
+    with pytest.raises(JobError, match="cannot be resumed on changed input"):
+        run_job(job.model_copy(update={"resume": True}))
+    assert not (tmp_path / "out.csv").exists()
