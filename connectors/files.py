@@ -121,7 +121,10 @@ class FileIntake:
 
     def _open_reader(self, path: str) -> Any:
         if self._format == "parquet":
-            file = pq.ParquetFile(self._fs.open(path, "rb", block_size=READ_BLOCK))
+            # no pre-buffering: it holds a whole row group's column chunks (seen: 280 MB
+            # for a 500k-row group) where streaming needs one batch at a time
+            file = pq.ParquetFile(self._fs.open(path, "rb", block_size=READ_BLOCK),
+                                  pre_buffer=False)
             self._rows_total = sum(
                 pq.ParquetFile(self._fs.open(p, "rb")).metadata.num_rows for p in self._paths
             ) if len(self._paths) > 1 else file.metadata.num_rows
