@@ -70,7 +70,7 @@ class _Run:
     options: ScoringOptions
     committed: list[ChunkRecord]
     fast_model: str | None = None  # an exact ONNX conversion to score with
-    pool: ScoringPool | None = None  # local workers started during the pre-flight
+    workers: JobWorkers | None = None
 
 
 def run_job(
@@ -79,8 +79,15 @@ def run_job(
     package: ModelPackage | None = None,
     on_progress: ProgressCallback | None = None,
     store: JobStore | None = None,
+    workers: JobWorkers | None = None,
+    until_chunk: int | None = None,
 ) -> JobReport:
     """Score ``spec.input`` into ``spec.output``.
+
+    ``until_chunk``: score only the chunks before this index, then stop with
+    the output staged (unpublished) and the job resumable; the report's status
+    stays ``running`` unless the input ended there. ``workers``: scoring
+    processes to use (and leave running) instead of starting them here.
 
     Raises:
         SchemaError, PackageError: found by the pre-flight, before any output.
@@ -98,24 +105,79 @@ def run_job(
     previous = store.load(job_id)
     if previous is not None and previous.status is JobStatus.SUCCEEDED:
         return _finished(store, job_id)
-    with _Workers(spec, package) as workers, PeakMemory() as memory:
-        run = _prepare(spec, job_id, package, previous, store, workers)
-        try:
-            _pipeline(run, store, on_progress)
-        except BaseException as exc:
-            run.record.status = JobStatus.FAILED
-            run.record.error = f"{type(exc).__name__}: {exc}"
-            store.save(run.record)
-            raise
-        finally:
-            store.close_manifest()
+    owned = workers is None
+    workers = workers or JobWorkers(spec, package)
+    try:
+        with PeakMemory() as memory:
+            run = _prepare(spec, job_id, package, previous, store, workers)
+            try:
+                done = _pipeline(run, store, on_progress, until_chunk)
+            except BaseException as exc:
+                run.record.status = JobStatus.FAILED
+                run.record.error = f"{type(exc).__name__}: {exc}"
+                store.save(run.record)
+                raise
+            finally:
+                store.close_manifest()
+    finally:
+        if owned:
+            workers.close()
     run.report.peak_memory_bytes = memory.peak_bytes
-    run.report.status = run.record.status = JobStatus.SUCCEEDED
     run.report.seconds = time.perf_counter() - run.report.timings.pop("_started")
     run.report.timings["total"] = run.report.seconds
+    if not done:
+        run.report.status = JobStatus.RUNNING
+        return run.report
+    run.report.status = run.record.status = JobStatus.SUCCEEDED
     store.save(run.record)
     store.save_report(job_id, run.report.to_json())
     return run.report
+
+
+@dataclass(frozen=True, slots=True)
+class JobPlan:
+    """A job that passed its pre-flight, cut into partitions of whole chunks."""
+
+    job_id: str
+    finished: bool  # the job id had already succeeded: nothing to score
+    chunks: int | None  # chunks the input makes, as planned (None: unknown)
+    partitions: tuple[tuple[int, int | None], ...]  # [start, stop) chunk indexes, last open
+
+
+def plan_job(
+    spec: JobSpec,
+    *,
+    package: ModelPackage | None = None,
+    store: JobStore | None = None,
+    workers: JobWorkers | None = None,
+    partition_chunks: int = 16,
+) -> JobPlan:
+    """Run the pre-flight and record the job (so that :func:`run_job` with
+    ``resume=True`` starts scoring at once), and cut it into partitions of
+    ``partition_chunks`` chunks for ``run_job(..., until_chunk=stop)`` calls.
+
+    Raises:
+        ConfigError: ``spec`` has no job id, or the job exists and ``spec`` is
+            not a resume, or it differs from the recorded job.
+        The pre-flight's errors (see :func:`run_job`).
+    """
+    if not spec.job_id:
+        raise ConfigError("plan_job needs a job id")
+    for uri in (spec.input, spec.output, spec.quarantine):
+        if uri:
+            check_uri(uri)
+    store = store or JobStore()
+    package = package or resolve_model(spec.model)
+    previous = store.load(spec.job_id)
+    if previous is not None and previous.status is JobStatus.SUCCEEDED:
+        return JobPlan(spec.job_id, True, None, ())
+    run = _prepare(spec, spec.job_id, package, previous, store,
+                   workers or JobWorkers(spec, package, start=False))
+    chunks = run.record.chunks_planned
+    size = max(1, partition_chunks)
+    stops: list[int | None] = list(range(size, chunks, size)) if chunks else []
+    starts = [0, *(s for s in stops if s is not None)]
+    return JobPlan(spec.job_id, False, chunks, tuple(zip(starts, [*stops, None], strict=True)))
 
 
 def score(job: JobSpec | Mapping[str, Any]) -> JobReport:
@@ -135,39 +197,62 @@ def _finished(store: JobStore, job_id: str) -> JobReport:
     return report
 
 
-class _Workers:
-    """The local worker processes of a job, started as soon as the input is known to
-    need them (during the pre-flight), so they start up while the model loads here."""
+class JobWorkers:
+    """The scoring processes of a job: local workers (this process scores too) or a
+    Dask cluster. Local workers start as soon as the input is known to need them
+    (during the pre-flight), so they start up while the model loads here. One
+    instance can serve several :func:`run_job` calls (the partitions of a job).
+    """
 
-    def __init__(self, spec: JobSpec, package: ModelPackage) -> None:
+    def __init__(self, spec: JobSpec, package: ModelPackage, *, start: bool = True) -> None:
         self.spec, self.package = spec, package
-        self.pool: ScoringPool | None = None
+        self._start = start
+        self.pool: ScoringPool | DaskPool | None = None
 
     def scorers(self) -> int:
         return default_workers() if self.spec.workers is None else self.spec.workers
 
     def plan(self, ranges: int | None, input_bytes: int | None) -> None:
-        """Start ``scorers - 1`` workers when the input makes more than one chunk."""
+        """Start ``scorers - 1`` local workers when the input makes more than one chunk."""
         target = parse_size(self.spec.chunk_size)
         several = (ranges or 0) > 1 or (
             ranges is None and self.spec.chunk_rows is None and (input_bytes or 0) > 2 * target)
-        if self.spec.executor == "local" and self.scorers() > 1 and several and not self.pool:
+        if (self._start and self.spec.executor == "local" and self.scorers() > 1 and several
+                and self.pool is None):
             options = ScoringOptions(passthrough=self.spec.passthrough,
                                      passthrough_all=self.spec.passthrough_all)
             self.pool = ScoringPool(self.package, options, workers=self.scorers() - 1,
                                     inline=True)
 
-    def __enter__(self) -> _Workers:
+    def pool_for(self, job: ChunkJob, chunks: int) -> ScoringPool | DaskPool:
+        """The pool to score ``job`` with (started here unless it runs already);
+        ``chunks``: how many chunks there are at least (1: no workers needed)."""
+        if self.pool is None:
+            scorers = self.scorers() if chunks > 1 else 1
+            if self.spec.executor == "dask":
+                self.pool = DaskPool(job, address=self.spec.dask_address,
+                                     workers=max(1, scorers))
+            else:
+                self.pool = ScoringPool(self.package, job.options,
+                                        workers=max(0, scorers - 1), job=job, inline=True)
+        self.pool.job = job
+        return self.pool
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+    def __enter__(self) -> JobWorkers:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.close()
+        self.close()
 
 
 def _prepare(
     spec: JobSpec, job_id: str, package: ModelPackage, previous: JobRecord | None,
-    store: JobStore, workers: _Workers,
+    store: JobStore, workers: JobWorkers,
 ) -> _Run:
     started = time.perf_counter()
     options = ScoringOptions(passthrough=spec.passthrough, passthrough_all=spec.passthrough_all)
@@ -179,7 +264,8 @@ def _prepare(
     check, scorer, fast_model = _preflight(spec, package, options, previous, store, workers)
     record = previous or JobRecord(job_id=job_id, spec=spec, model_digest=package.digest,
                                    chunk_rows=check.chunk_rows, chunk_bytes=check.chunk_bytes,
-                                   input_bytes=check.input_bytes)
+                                   input_bytes=check.input_bytes,
+                                   chunks_planned=check.chunks)
     record.scorer, record.fast_model = scorer, fast_model
     record.status, record.error = JobStatus.RUNNING, None
     store.save(record)
@@ -202,11 +288,11 @@ def _prepare(
         budget.rows += chunk.rows
         budget.failed += chunk.failed
     return _Run(spec, package, record, report, budget, options, committed, record.fast_model,
-                workers.pool)
+                workers)
 
 
 def _preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
-               previous: JobRecord | None, store: JobStore, workers: _Workers
+               previous: JobRecord | None, store: JobStore, workers: JobWorkers
                ) -> tuple[PreflightResult, str, str | None]:
     """The pre-flight, what scores the rows, and the ONNX model file (if that is it).
 
@@ -217,12 +303,10 @@ def _preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
     fast_ok = previous is not None and (previous.fast_model is None or (
         spec.onnx and Path(previous.fast_model).exists()))
     if previous is not None and previous.scorer is not None and fast_ok:
-        ranges = None
-        if previous.chunk_bytes and previous.input_bytes:
-            ranges = -(-previous.input_bytes // previous.chunk_bytes)
-        workers.plan(ranges, previous.input_bytes)
+        workers.plan(previous.chunks_planned if previous.chunk_bytes else None,
+                     previous.input_bytes)
         check = PreflightResult(previous.chunk_rows, previous.chunk_bytes,
-                                previous.input_bytes, 0.0)
+                                previous.input_bytes, 0.0, chunks=previous.chunks_planned)
         return check, previous.scorer, previous.fast_model
     check = preflight(spec, package, options, onnx_cache=store.home / "onnx",
                       on_plan=workers.plan)
@@ -256,7 +340,9 @@ def _open_output(uri: str, run: _Run, suffix: str = "") -> Output:
                                      job_id=run.record.job_id + suffix))
 
 
-def _pipeline(run: _Run, store: JobStore, on_progress: ProgressCallback | None) -> None:
+def _pipeline(run: _Run, store: JobStore, on_progress: ProgressCallback | None,
+              until_chunk: int | None = None) -> bool:
+    """Score (up to ``until_chunk``) and publish; False: stopped there, more to come."""
     spec = run.spec
     skip = sum(c.rows for c in run.committed)
     intake = open_intake(IntakeRequest(
@@ -278,12 +364,18 @@ def _pipeline(run: _Run, store: JobStore, on_progress: ProgressCallback | None) 
             quarantine.start(intake.schema.append(pa.field(STATUS_COLUMN, pa.string())),
                              resume=[c.quarantine or {} for c in run.committed])
         store.open_manifest(run.record.job_id, run.committed)
-        _score_all(run, store, intake, output, quarantine, on_progress, skip)
+        if not _score_all(run, store, intake, output, quarantine, on_progress, skip,
+                          until_chunk):
+            run.budget.check()
+            for out in outputs:
+                out.suspend()
+            return False
         run.budget.check(final=True)
         started = time.perf_counter()
         for out in outputs:
             out.commit()
         run.report.timings["commit"] = time.perf_counter() - started
+        return True
     except BaseException as exc:
         for out in outputs:
             out.abort() if isinstance(exc, ErrorBudgetExceeded) else out.suspend()
@@ -322,58 +414,49 @@ def _chunks(run: _Run, intake: Intake) -> tuple[Iterator[Any], Callable[[int], P
 
 def _score_all(
     run: _Run, store: JobStore, intake: Intake, output: Output, quarantine: Output | None,
-    on_progress: ProgressCallback | None, start_row: int,
-) -> None:
+    on_progress: ProgressCallback | None, start_row: int, until_chunk: int | None,
+) -> bool:
+    """Score the chunks (before ``until_chunk``); False when input remains after them."""
     report, timings = run.report, run.report.timings
     for key in ("read", "score", "write"):
         timings.setdefault(key, 0.0)
     chunks, progress = _chunks(run, intake)
-    head = list(itertools.islice(chunks, 2))
-    workers = default_workers() if run.spec.workers is None else run.spec.workers
-    if len(head) <= 1:
-        workers = 1  # one chunk: starting processes would cost more than it saves
+    left = None if until_chunk is None else max(0, until_chunk - len(run.committed))
+    head = list(itertools.islice(chunks, 2 if left is None else min(2, left)))
+    rest = chunks if left is None else itertools.islice(chunks, max(0, left - len(head)))
     job = ChunkJob(run.package, run.options,
                    encoder=getattr(output, "encoder", lambda: None)(),
                    quarantine=quarantine is not None,
                    quarantine_encoder=getattr(quarantine, "encoder", lambda: None)(),
                    fast_model=run.fast_model)
-    with _pool(run, job, workers) as pool:
-        for result in pool.map_ordered(itertools.chain(head, chunks)):
-            index = report.chunks
-            started = time.perf_counter()
-            receipt = _write(output, index, result.encoded, result.batch, result.rows)
-            q_receipt = None
-            if quarantine is not None:
-                q = result.quarantine
-                q_receipt = dict(_write(quarantine, index, q if isinstance(q, bytes) else None,
-                                        q if not isinstance(q, bytes) else None,
-                                        result.failed_rows))
-            store.append(ChunkRecord(index=index, start_row=start_row, rows=result.rows,
-                                     failed=result.failed_rows, receipt=dict(receipt),
-                                     quarantine=q_receipt))
-            timings["write"] += time.perf_counter() - started
-            timings["score"] += result.seconds
-            run.budget.add(start_row, result.rows, result.failures)
-            start_row += result.rows
-            report.chunks += 1
-            report.rows_scored += result.rows
-            report.rows_failed += result.failed_rows
-            report.seconds = time.perf_counter() - timings["_started"]
-            if on_progress is not None:
-                on_progress(progress(report.chunks - len(run.committed)), report)
-            run.budget.check()
-        report.model_loads = dict(pool.loads_by_pid)
-
-
-def _pool(run: _Run, job: ChunkJob, scorers: int) -> ScoringPool | DaskPool:
-    """``scorers`` processes score: this one and ``scorers - 1`` workers (or Dask's)."""
-    if run.spec.executor == "dask":
-        return DaskPool(job, address=run.spec.dask_address, workers=max(1, scorers))
-    if run.pool is not None:
-        run.pool.job = job
-        return run.pool
-    return ScoringPool(run.package, run.options, workers=max(0, scorers - 1), job=job,
-                       inline=True)
+    assert run.workers is not None
+    pool = run.workers.pool_for(job, len(head))
+    for result in pool.map_ordered(itertools.chain(head, rest)):
+        index = report.chunks
+        started = time.perf_counter()
+        receipt = _write(output, index, result.encoded, result.batch, result.rows)
+        q_receipt = None
+        if quarantine is not None:
+            q = result.quarantine
+            q_receipt = dict(_write(quarantine, index, q if isinstance(q, bytes) else None,
+                                    q if not isinstance(q, bytes) else None,
+                                    result.failed_rows))
+        store.append(ChunkRecord(index=index, start_row=start_row, rows=result.rows,
+                                 failed=result.failed_rows, receipt=dict(receipt),
+                                 quarantine=q_receipt))
+        timings["write"] += time.perf_counter() - started
+        timings["score"] += result.seconds
+        run.budget.add(start_row, result.rows, result.failures)
+        start_row += result.rows
+        report.chunks += 1
+        report.rows_scored += result.rows
+        report.rows_failed += result.failed_rows
+        report.seconds = time.perf_counter() - timings["_started"]
+        if on_progress is not None:
+            on_progress(progress(report.chunks - len(run.committed)), report)
+        run.budget.check()
+    report.model_loads = dict(pool.loads_by_pid)
+    return left is None or next(chunks, None) is None
 
 
 def _write(output: Output, index: int, encoded: bytes | None, batch: pa.RecordBatch | None,

@@ -38,6 +38,8 @@ class JobRecord(BaseModel):
     chunk_bytes: int | None = Field(default=None, description="Input bytes per chunk when "
                                     "workers read byte ranges themselves; a resume reuses it.")
     input_bytes: int | None = Field(default=None, description="Input size, to spot changes.")
+    chunks_planned: int | None = Field(default=None, description="Chunks the input makes "
+                                       "(byte ranges; or rows / chunk rows), if known.")
     scorer: str | None = Field(default=None, description="What scores the rows, as the "
                                "pre-flight chose it; a resume keeps it.")
     fast_model: str | None = Field(default=None, description="The checked ONNX conversion "

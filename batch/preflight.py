@@ -37,6 +37,7 @@ class PreflightResult:
     input_bytes: int | None
     seconds: float
     fast_path: FastPath | None = None  # an exact ONNX model, checked on the leading rows
+    chunks: int | None = None  # chunks the input makes, if known
 
 
 def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
@@ -64,7 +65,7 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
         ranges = None
         if spec.chunk_rows is None and hasattr(intake, "byte_ranges"):
             ranges = intake.byte_ranges(target)
-        input_bytes = intake.progress().bytes_total
+        input_bytes, rows_total = intake.progress().bytes_total, intake.progress().rows_total
         if on_plan is not None:  # the planned byte ranges (or None: streamed) and input size
             on_plan(None if ranges is None else len(ranges), input_bytes)
         first = next(iter(intake.batches()), None)
@@ -78,9 +79,10 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
             fast = _fast_path(head, package, onnx_cache)
     seconds = time.perf_counter() - started
     if ranges is not None:
-        return PreflightResult(None, target, input_bytes, seconds, fast)
+        return PreflightResult(None, target, input_bytes, seconds, fast, len(ranges))
     chunk_rows = spec.chunk_rows or chunk_rows_for(first, target)
-    return PreflightResult(chunk_rows, None, input_bytes, seconds, fast)
+    chunks = -(-rows_total // chunk_rows) if rows_total else None
+    return PreflightResult(chunk_rows, None, input_bytes, seconds, fast, chunks)
 
 
 def _fast_path(head: pa.RecordBatch, package: ModelPackage, cache: Path | None) -> FastPath:

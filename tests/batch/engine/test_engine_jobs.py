@@ -9,8 +9,9 @@ import pyarrow.csv as pcsv
 import pytest
 
 from batch.budget import ErrorBudgetExceeded
-from batch.engine import run_job
+from batch.engine import JobWorkers, plan_job, run_job
 from batch.errors import ConfigError, JobError, SchemaError, UserCodeError
+from batch.models import open_package
 from batch.spec import JobSpec
 
 
@@ -191,3 +192,29 @@ def test_a_resume_on_changed_input_is_refused(
     with pytest.raises(JobError, match="cannot be resumed on changed input"):
         run_job(job.model_copy(update={"resume": True}))
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_job_scored_partition_by_partition_matches_a_one_shot_run(
+    workload, home, tmp_path: Path
+) -> None:
+    clean = run_job(spec(workload, tmp_path / "clean.csv", job_id="whole", chunk_rows=None,
+                         chunk_size="256KB", workers=2))
+    job = spec(workload, tmp_path / "parts.csv", job_id="parts", chunk_rows=None,
+               chunk_size="256KB", workers=2, resume=True)
+    plan = plan_job(job, partition_chunks=4)
+    assert plan.chunks == clean.chunks >= 9 and not plan.finished
+    assert plan.partitions[0] == (0, 4) and plan.partitions[-1][1] is None
+    assert [start for start, _ in plan.partitions] == list(range(0, clean.chunks, 4))
+    package = open_package(workload.package)
+    with JobWorkers(job, package) as workers:
+        for start, stop in plan.partitions:
+            report = run_job(job, package=package, workers=workers, until_chunk=stop)
+            assert report.resumed_chunks == start
+            if stop is not None:
+                assert report.status == "running" and report.chunks == stop
+                assert not (tmp_path / "parts.csv").exists()  # staged, not published
+    assert report.status == "succeeded" and report.chunks == clean.chunks
+    assert (tmp_path / "parts.csv").read_bytes() == (tmp_path / "clean.csv").read_bytes()
+    # the partitions shared the processes: each loaded the model once
+    assert set(report.model_loads.values()) == {1} and len(report.model_loads) == 2
+    assert plan_job(job).finished
