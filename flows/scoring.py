@@ -1,17 +1,25 @@
 """The scoring flow: a job spec in, the job report out, tracked by Prefect.
 
-``batch_score`` wires five tasks, each calling one ``batch`` function:
+``batch_score`` wires these tasks, each calling one ``batch`` function:
 
 1. ``resolve-model``: the package the job names (a directory or a deployment);
 2. ``job-status``: the engine's record of the job id, if any;
-3. ``preflight``: the leading rows through the model, so a schema or model
-   problem fails in seconds, before any output (skipped for a finished job);
-4. ``score``: :func:`batch.engine.run_job` with ``resume=True``. It is retried
-   with exponential backoff; each attempt continues after the last chunk the
-   engine's manifest records, so nothing is scored or written twice. Errors
-   that another attempt cannot fix (bad config, schema, model output, error
-   budget) are not retried. It keeps a progress artifact up to date;
+3. ``plan``: :func:`batch.engine.plan_job`: the pre-flight (the leading rows
+   through the model, so a schema or model problem fails in seconds, before
+   any output), the job record, and the partitions: runs of
+   ``BATCHPRED_FLOW_PARTITION_CHUNKS`` consecutive chunks (CSV byte ranges, or
+   streamed chunks of Parquet row groups, JSON lines or Snowflake result batches);
+4. ``score-<k>`` per partition: :func:`batch.engine.run_job` with ``resume=True``
+   up to the partition's last chunk; the last one also publishes the output.
+   Each is retried with exponential backoff; an attempt continues after the
+   last chunk the engine's manifest records, so nothing is scored or written
+   twice. Errors that another attempt cannot fix (bad config, schema, model
+   output, error budget) are not retried. The partitions run in order (the
+   output is in input order) and share the job's scoring processes, which
+   score the chunks of each partition in parallel;
 5. ``publish``: the report as a table artifact.
+
+Progress shows as one progress artifact for the job, updated as chunks land.
 
 The flow run is named after the job id, and the job id is what makes a re-run
 resume: running ``batch_score`` again for a failed job id continues it, and for
@@ -19,8 +27,9 @@ a finished one returns its saved report (``already_done``). A job without an
 id gets one: ``<deployment>-<scheduled start>`` for deployment runs (so a
 re-run of that flow run resumes), else a fresh one.
 
-With ``executor: dask`` the engine scores chunks on a Dask cluster through
-``distributed`` (see ``batch.dask_pool``); no Prefect task runner is involved.
+With ``executor: dask`` the partitions' chunks are scored on a Dask cluster
+through ``distributed`` (see ``batch.dask_pool``), the workers reading CSV
+byte ranges themselves; no Prefect task runner is involved.
 """
 
 from __future__ import annotations
@@ -44,13 +53,11 @@ from prefect.tasks import Task, exponential_backoff
 
 from batch.budget import ErrorBudgetExceeded
 from batch.deployments import resolve_model
-from batch.engine import new_job_id, run_job
+from batch.engine import JobPlan, JobWorkers, new_job_id, plan_job, run_job
 from batch.errors import ModelOutputError
 from batch.jobs import JobStatus, JobStore
 from batch.models.package import ModelPackage
-from batch.preflight import preflight
 from batch.report import JobReport
-from batch.scoring import ScoringOptions
 from batch.spec import JobSpec
 from connectors import OutputError, Progress
 from flows.settings import FlowSettings
@@ -109,29 +116,43 @@ def resolve(spec: JobSpec) -> ModelPackage:
     return package
 
 
-@task(name="preflight", cache_policy=NO_CACHE)
-def plan(spec: JobSpec, package: ModelPackage) -> dict[str, Any]:
-    """Fail fast on the leading rows; returns how the job will be chunked."""
-    options = ScoringOptions(passthrough=spec.passthrough, passthrough_all=spec.passthrough_all)
-    check = preflight(spec, package, options)
-    get_run_logger().info("preflight passed in %.2f s: chunk rows %s, chunk bytes %s, input "
-                          "bytes %s", check.seconds, check.chunk_rows, check.chunk_bytes,
-                          check.input_bytes)
-    return {"chunk_rows": check.chunk_rows, "chunk_bytes": check.chunk_bytes,
-            "input_bytes": check.input_bytes}
+@task(name="plan", cache_policy=NO_CACHE)
+def plan(spec: JobSpec, package: ModelPackage, workers: JobWorkers) -> JobPlan:
+    """Pre-flight and record the job; returns its partitions."""
+    job_plan = plan_job(spec, package=package, workers=workers,
+                        partition_chunks=FlowSettings().partition_chunks)
+    record = JobStore().load(job_plan.job_id)
+    assert record is not None
+    get_run_logger().info(
+        "preflight passed: %s chunks (%s bytes or %s rows each) in %s partitions; scorer: %s",
+        job_plan.chunks or "?", record.chunk_bytes or "-", record.chunk_rows or "-",
+        len(job_plan.partitions), record.scorer)
+    return job_plan
 
 
 class ProgressPublisher:
     """``run_job``'s progress callback: a progress artifact and a log line, throttled."""
 
     def __init__(self, job_id: str, settings: FlowSettings) -> None:
-        self.logger = get_run_logger()
+        self.job_id = job_id
         self.settings = settings
-        artifact_id = create_progress_artifact(
-            0.0, key=artifact_key(job_id, "progress"), description=f"job {job_id}: starting")
-        assert isinstance(artifact_id, UUID)  # the sync call, not the coroutine
-        self.artifact_id = artifact_id
+        self._artifact_id: UUID | None = None
         self._updated = self._logged = time.monotonic()
+
+    @property
+    def artifact_id(self) -> UUID:
+        """The job's progress artifact, created by the first scoring task that reports."""
+        if self._artifact_id is None:
+            artifact_id = create_progress_artifact(
+                0.0, key=artifact_key(self.job_id, "progress"),
+                description=f"job {self.job_id}: starting")
+            assert isinstance(artifact_id, UUID)  # the sync call, not the coroutine
+            self._artifact_id = artifact_id
+        return self._artifact_id
+
+    @property
+    def logger(self) -> Any:
+        return get_run_logger()  # the logger of the task reporting now
 
     def __call__(self, progress: Progress, report: JobReport) -> None:
         now = time.monotonic()
@@ -153,15 +174,25 @@ class ProgressPublisher:
 
 
 @task(name="score", cache_policy=NO_CACHE, retry_condition_fn=_transient)
-def score_job(spec: JobSpec, package: ModelPackage) -> dict[str, Any]:
-    """``run_job`` with resume: a retry continues after the last committed chunk."""
+def score_job(spec: JobSpec, package: ModelPackage, workers: JobWorkers | None = None,
+              until_chunk: int | None = None,
+              publisher: ProgressPublisher | None = None) -> dict[str, Any]:
+    """``run_job`` with resume, up to ``until_chunk`` (None: to the end, then publish).
+
+    A retry continues after the last committed chunk.
+    """
     logger = get_run_logger()
     assert spec.job_id is not None and spec.resume
-    publisher = ProgressPublisher(spec.job_id, FlowSettings())
-    report = run_job(spec, package=package, on_progress=publisher)
-    publisher.update(report, 1.0)
+    publisher = publisher or ProgressPublisher(spec.job_id, FlowSettings())
+    report = run_job(spec, package=package, on_progress=publisher, workers=workers,
+                     until_chunk=until_chunk)
+    if report.status != JobStatus.RUNNING:
+        publisher.update(report, 1.0)
     if report.already_done:
         logger.info("job %s had already finished; returning its report", spec.job_id)
+    elif report.status == JobStatus.RUNNING:
+        logger.info("scored chunks %s-%s (%s rows so far, %s failed)", report.resumed_chunks,
+                    report.chunks - 1, f"{report.rows_scored:,}", f"{report.rows_failed:,}")
     else:
         logger.info("scored %s rows (%s failed, %s chunks resumed) in %.1f s -> %s",
                     f"{report.rows_scored:,}", f"{report.rows_failed:,}",
@@ -192,11 +223,18 @@ def batch_score(job: JobSpec | dict[str, Any]) -> dict[str, Any]:
     job_id = spec.job_id or (ctx.flow_run.name if ctx and ctx.flow_run else new_job_id())
     spec = spec.model_copy(update={"job_id": job_id, "resume": True})
     settings = FlowSettings()
-    scorer = score_job.with_options(retries=settings.retries,
-                                    retry_delay_seconds=exponential_backoff(settings.retry_delay))
     package = resolve(spec)
-    if job_status(job_id) != JobStatus.SUCCEEDED:
-        plan(spec, package)
-    report = scorer(spec, package)
+    if job_status(job_id) == JobStatus.SUCCEEDED:
+        report = score_job(spec, package)
+        publish(report)
+        return report
+    with JobWorkers(spec, package) as workers:
+        job_plan = plan(spec, package, workers)
+        publisher = ProgressPublisher(job_id, settings)
+        for k, (_, stop) in enumerate(job_plan.partitions):
+            scorer = score_job.with_options(
+                name=f"score-{k}", retries=settings.retries,
+                retry_delay_seconds=exponential_backoff(settings.retry_delay))
+            report = scorer(spec, package, workers, stop, publisher)
     publish(report)
     return report

@@ -40,6 +40,8 @@ class FlowSettings(BaseSettings):
     retries: int = Field(default=3, ge=0, description="Retries of the scoring task.")
     retry_delay: float = Field(default=10.0, ge=0, description="First retry delay in "
                                "seconds; it doubles on each further retry.")
+    partition_chunks: int = Field(default=16, ge=1, description="Chunks per scoring task "
+                                  "(a partition of the job, retried on its own).")
     progress_interval: float = Field(default=1.0, gt=0, description="Least seconds between "
                                      "two updates of the progress artifact.")
     log_interval: float = Field(default=10.0, gt=0, description="Seconds between progress "

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import numpy as np
 import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
 import pytest
 from flow_support import CHUNK_ROWS, SCORE_ROWS, Credit
 from prefect import get_client
@@ -163,3 +164,31 @@ def test_dask_run_matches_local_run_and_loads_the_model_once_per_worker(
     assert dask.chunks == local.chunks >= 4
     assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
     assert len(dask.model_loads) == 2 and set(dask.model_loads.values()) == {1}
+
+
+def test_each_partition_is_a_task_retried_on_its_own(
+        credit: Credit, home: Path, control: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCHPRED_FLOW_RETRIES", "2")
+    monkeypatch.setenv("BATCHPRED_FLOW_RETRY_DELAY", "0")
+    monkeypatch.setenv("BATCHPRED_FLOW_PARTITION_CHUNKS", "2")
+    src = tmp_path / "in.parquet"
+    pq.write_table(credit.table, src)  # row counts known: the chunks can be planned
+    (control / "fail-3001").write_text("once")  # chunk 3, in the second partition
+    out = tmp_path / "out.csv"
+    job = _hooks_job(credit, out, "parts-1").model_copy(update={"input": str(src)})
+    state = batch_score(job, return_state=True)
+
+    assert state.is_completed()
+    report = state.result()
+    assert report["chunks"] == 6 and report["rows_scored"] == SCORE_ROWS
+    assert _calls(control) == {1: 1, 1001: 1, 2001: 1, 3001: 2, 4001: 1, 5001: 1}
+    assert pcsv.read_csv(out)["loan_id"].to_pylist() == list(range(1, SCORE_ROWS + 1))
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[_flow_run_id(state)])),
+            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="score-")),
+            sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=10)
+    assert [(r.name.rsplit("-", 1)[0], r.run_count) for r in runs] == [
+        ("score-0", 1), ("score-1", 2), ("score-2", 1)]
+    assert all(r.state_name == "Completed" for r in runs)
