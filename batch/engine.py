@@ -30,7 +30,7 @@ from batch.errors import ConfigError, JobError
 from batch.jobs import ChunkRecord, JobRecord, JobStatus, JobStore
 from batch.models.onnx_fastpath import model_path
 from batch.models.package import ModelPackage
-from batch.preflight import PreflightResult, preflight
+from batch.preflight import PreflightResult, independent_parts, preflight
 from batch.report import JobReport
 from batch.resources import PeakMemory
 from batch.scoring import STATUS_COLUMN, ScoringOptions, output_schema
@@ -393,7 +393,8 @@ def _check_unchanged(run: _Run, intake: Intake) -> None:
                        "input: start a new job")
 
 
-def _chunks(run: _Run, intake: Intake) -> tuple[Iterator[Any], Callable[[int], Progress]]:
+def _chunks(run: _Run, intake: Intake, skip: int
+            ) -> tuple[Iterator[Any], Callable[[int], Progress]]:
     """The chunks still to score, and how far a number of done chunks is."""
     timings = run.report.timings
     if run.record.chunk_bytes:
@@ -409,7 +410,29 @@ def _chunks(run: _Run, intake: Intake) -> tuple[Iterator[Any], Callable[[int], P
                             bytes_total=total or None)
 
         return iter(parts[len(run.committed):]), by_bytes
+    independent = independent_parts(intake)
+    if independent is not None:
+        # each part is a chunk a worker reads itself; a resume skips the rows done
+        rows_total = sum(p.rows for p in independent)
+        left = _after_rows(independent, skip)
+
+        def by_rows(done: int) -> Progress:
+            return Progress(rows=run.report.rows_scored, rows_total=rows_total)
+
+        return iter(left), by_rows
     return _timed(intake.batches(), timings), lambda done: intake.progress()
+
+
+def _after_rows(parts: list[Any], skip: int) -> list[Any]:
+    """``parts`` without their first ``skip`` rows (whole parts dropped, one cut)."""
+    left = []
+    for part in parts:
+        if skip >= part.rows:
+            skip -= part.rows
+            continue
+        left.append(part.after(skip) if skip else part)
+        skip = 0
+    return left
 
 
 def _score_all(
@@ -420,7 +443,7 @@ def _score_all(
     report, timings = run.report, run.report.timings
     for key in ("read", "score", "write"):
         timings.setdefault(key, 0.0)
-    chunks, progress = _chunks(run, intake)
+    chunks, progress = _chunks(run, intake, start_row)
     left = None if until_chunk is None else max(0, until_chunk - len(run.committed))
     head = list(itertools.islice(chunks, 2 if left is None else min(2, left)))
     rest = chunks if left is None else itertools.islice(chunks, max(0, left - len(head)))

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -66,8 +67,10 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
         if spec.chunk_rows is None and hasattr(intake, "byte_ranges"):
             ranges = intake.byte_ranges(target)
         input_bytes, rows_total = intake.progress().bytes_total, intake.progress().rows_total
-        if on_plan is not None:  # the planned byte ranges (or None: streamed) and input size
-            on_plan(None if ranges is None else len(ranges), input_bytes)
+        parts = None if ranges is not None else independent_parts(intake)
+        if on_plan is not None:  # the planned byte ranges or parts (None: streamed), size
+            planned = ranges if ranges is not None else parts
+            on_plan(None if planned is None else len(planned), input_bytes)
         first = next(iter(intake.batches()), None)
     finally:
         intake.close()
@@ -82,6 +85,8 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
         return PreflightResult(None, target, input_bytes, seconds, fast, len(ranges))
     chunk_rows = spec.chunk_rows or chunk_rows_for(first, target)
     chunks = -(-rows_total // chunk_rows) if rows_total else None
+    if parts is not None:
+        chunks = len(parts)
     return PreflightResult(chunk_rows, None, input_bytes, seconds, fast, chunks)
 
 
@@ -101,6 +106,15 @@ def _score_head(
     budget = ErrorBudget(spec.max_error_rate, spec.max_failed_rows, min_rows=100)
     budget.add(0, result.rows, result.failures)
     budget.check()
+
+
+def independent_parts(intake: Any) -> list[Any] | None:
+    """The parts of an intake that scoring workers read on their own (a Snowflake
+    result's batches), when there are several and each knows its row count."""
+    parts = intake.partitions() if hasattr(intake, "partitions") else None
+    if not parts or len(parts) < 2 or any(p.rows is None for p in parts):
+        return None
+    return list(parts)
 
 
 def chunk_rows_for(sample: pa.RecordBatch | None, target_bytes: int) -> int:

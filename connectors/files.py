@@ -33,6 +33,7 @@ from connectors.formats import (
     translate_arrow_error,
 )
 from connectors.ranges import CsvRange, plan_ranges
+from connectors.row_groups import RowGroup, plan_row_groups
 from connectors.storage import is_store_error, open_filesystem, storage_errors
 
 READ_BLOCK = 8 << 20  # read-ahead per request on object stores: memory stays flat
@@ -228,6 +229,14 @@ class FileIntake:
                 cuts = plan_ranges(self._fs, path, size, target_bytes)
             ranges.extend(CsvRange(uri, start, end, schema, options) for start, end in cuts)
         return ranges
+
+    def partitions(self) -> list[RowGroup]:
+        """Parquet row groups that workers can read on their own; empty when the input
+        is not Parquet or has a row group above ``MAX_GROUP_ROWS`` rows (it streams)."""
+        if self._format != "parquet" or any(
+                split_compression(p, self._options)[1] for p in self._paths):
+            return []
+        return plan_row_groups(self._fs, self._paths, self.schema, self._options)
 
     def _parquet_rows(self, path: str) -> int | None:
         if self._format != "parquet":

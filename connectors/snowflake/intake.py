@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -48,11 +48,25 @@ class SnowflakePartition:
     rows: int | None
     result: Any  # snowflake.connector.result_batch.ResultBatch
     schema: pa.Schema
+    offset: int = 0  # rows of the batch to leave out (done before a resume)
 
     def to_arrow(self) -> pa.Table:
-        """This partition's rows, with the intake's schema."""
-        table = self.result.to_arrow(force_microsecond_precision=True)
-        return _conform(table, self.schema, f"partition {self.index}")
+        """This partition's rows (after ``offset``), with the intake's schema."""
+        try:
+            table = self.result.to_arrow(force_microsecond_precision=True)
+        except Error as exc:
+            raise InputFormatError(f"result batch {self.index}: cannot be read: {exc}") from exc
+        table = _conform(table, self.schema, f"partition {self.index}")
+        return table.slice(self.offset) if self.offset else table
+
+    def read(self) -> pa.RecordBatch:
+        """:meth:`to_arrow` as one record batch (what a scoring worker reads)."""
+        batches = self.to_arrow().combine_chunks().to_batches()
+        return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=self.schema)
+
+    def after(self, rows: int) -> SnowflakePartition:
+        """This partition without its first ``rows`` rows."""
+        return replace(self, offset=self.offset + rows)
 
 
 class SnowflakeIntake:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
 import pytest
 
 from batch.budget import ErrorBudgetExceeded
@@ -13,6 +14,8 @@ from batch.engine import JobWorkers, plan_job, run_job
 from batch.errors import ConfigError, JobError, SchemaError, UserCodeError
 from batch.models import open_package
 from batch.spec import JobSpec
+from connectors import IntakeRequest
+from connectors.files import FileIntake
 
 
 def spec(workload, out: Path | str, **kw) -> JobSpec:  # type: ignore[no-untyped-def]
@@ -218,3 +221,32 @@ def test_a_job_scored_partition_by_partition_matches_a_one_shot_run(
     # the partitions shared the processes: each loaded the model once
     assert set(report.model_loads.values()) == {1} and len(report.model_loads) == 2
     assert plan_job(job).finished
+
+
+def test_parquet_row_groups_are_read_by_the_workers_and_resume_exactly(
+    workload, home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in.parquet"
+    pq.write_table(workload.table, src, row_group_size=5_000)  # 12 row groups
+    parts = FileIntake(IntakeRequest(uri=str(src), chunk_rows=1)).partitions()
+    assert [p.rows for p in parts] == [5_000] * 12
+    assert parts[3].after(1_200).read().column("loan_id")[0].as_py() == (
+        workload.table.column("loan_id")[15_000 + 1_200].as_py())
+
+    def job(name: str, **kw):  # type: ignore[no-untyped-def]
+        return spec(workload, tmp_path / f"{name}.csv", job_id=name, input=str(src),
+                    chunk_rows=None, workers=2, **kw)
+
+    clean = run_job(job("clean"))
+    assert clean.chunks == 12 and len(clean.model_loads) == 2  # both processes read and scored
+    run_job(spec(workload, tmp_path / "csv.csv", job_id="csv", workers=0))
+    got, want = (pcsv.read_csv(tmp_path / f"{n}.csv").to_pandas() for n in ("clean", "csv"))
+    assert got.astype(str).equals(want.astype(str))  # same rows in order (CSV keeps ids as text)
+
+    monkeypatch.setenv("BP_TEST_FAIL_LOAN", "25000")  # in row group 4
+    with pytest.raises(UserCodeError):
+        run_job(job("flaky"))
+    monkeypatch.delenv("BP_TEST_FAIL_LOAN")
+    resumed = run_job(job("flaky", resume=True))
+    assert 0 < resumed.resumed_chunks <= 4 and resumed.chunks == 12
+    assert (tmp_path / "flaky.csv").read_bytes() == (tmp_path / "clean.csv").read_bytes()

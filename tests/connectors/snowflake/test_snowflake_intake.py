@@ -107,6 +107,20 @@ def test_partitions_are_picklable_and_read_on_their_own(
     assert sorted(tuple(r.values()) for r in table.to_pylist()) == loans
 
 
+def test_a_partition_reads_as_one_batch_and_can_skip_rows_done(
+        loans: list[tuple], base_uri: str, endpoint: Endpoint) -> None:
+    query = "SELECT ID, PURPOSE FROM LOANS ORDER BY ID"
+    intake = open_(base_uri, endpoint, chunk_rows=400, query=query)
+    (first, *_) = intake.partitions()
+    batch = pickle.loads(pickle.dumps(first)).read()  # as a scoring worker reads it
+    assert isinstance(batch, pa.RecordBatch) and batch.schema == intake.schema
+    assert batch.num_rows == first.rows
+    rest = first.after(250).read()
+    assert rest.num_rows == first.rows - 250
+    assert rest.column("ID").to_pylist() == batch.column("ID").to_pylist()[250:]
+    intake.close()
+
+
 def test_empty_result_still_has_a_schema(
         loans: list[tuple], base_uri: str, endpoint: Endpoint) -> None:
     intake = open_(base_uri, endpoint, query="SELECT ID, PURPOSE FROM LOANS WHERE ID < 0")
