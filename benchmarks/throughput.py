@@ -1,7 +1,7 @@
 """Throughput of batchpred against a naive pandas loop and dask.dataframe.
 
     python benchmarks/throughput.py [--rows 5000000] [--models hgb,logistic]
-                                    [--skip-dask] [--resume-check]
+                                    [--skip-dask] [--resume-check] [--scale-check 20000000]
 
 Generates (once, cached under benchmarks/.cache) a deterministic table: an id,
 20 numeric columns with ~1% missing, 5 string categoricals; as CSV (~1 GB at
@@ -180,6 +180,9 @@ def main() -> None:
     parser.add_argument("--skip-dask", action="store_true")
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--resume-check", action="store_true")
+    parser.add_argument("--scale-check", type=int, default=0, metavar="ROWS",
+                        help="also score ROWS rows (e.g. 20000000) with batchpred and compare "
+                        "its peak RSS with the --rows run")
     parser.add_argument("--extra", default="", help="extra batchpred score options")
     args = parser.parse_args()
 
@@ -220,6 +223,28 @@ def main() -> None:
             rows.append((model, "batchpred killed+resumed",
                          resume_run(pkg, csv_path, out / "bp-resumed.csv", home, env, extra)))
     report(rows, args.rows)
+    if args.scale_check:
+        scale_check(args.scale_check, args.rows, rows, packages, home, env, extra)
+
+
+def scale_check(big: int, n: int, rows: list[tuple[str, str, dict[str, float]]],
+                packages: dict[str, Path], home: Path, env: dict[str, str],
+                extra: list[str]) -> None:
+    """Peak RSS of batchpred on ``big`` rows against the ``n``-row run: memory stays flat."""
+    big_csv = CACHE / f"data-{big}.csv"
+    if not big_csv.exists():
+        print(f"generating {big:,} rows ...", flush=True)
+        generate(big, big_csv, CACHE / f"data-{big}.parquet")
+    print(f"\npeak RSS at {big:,} rows ({big_csv.stat().st_size / 1e9:.1f} GB CSV) vs {n:,}:")
+    for model, name, m in rows:
+        if name != "batchpred csv":
+            continue
+        shutil.rmtree(home / "jobs", ignore_errors=True)
+        b = measure(batchpred_cmd(packages[model], big_csv, CACHE / "out" / "bp-big.csv",
+                                  *extra), env)
+        print(f"{model:9s} {n:>11,} rows {m['peak'] / 1e6:6,.0f} MB   {big:>11,} rows "
+              f"{b['peak'] / 1e6:6,.0f} MB ({b['peak'] / m['peak'] - 1:+.1%})   "
+              f"{big / b['wall']:,.0f} rows/s", flush=True)
 
 
 def resume_run(pkg: Path, src: Path, dst: Path, home: Path, env: dict[str, str],
