@@ -86,7 +86,8 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
               help="Rows per chunk (default: as many as fit in --chunk-size).")
 @click.option("--chunk-size", default=DEFAULT_CHUNK_SIZE, show_default=True,
-              help="Input per chunk, e.g. 8MB (CSV bytes, else in-memory size).")
+              help="Input per chunk, e.g. 8MB (CSV bytes; streamed chunks hold half that "
+              "in memory).")
 @click.option("--passthrough", multiple=True, metavar="COL", help="Copy COL to the output.")
 @click.option("--passthrough-all", is_flag=True, help="Copy every input column.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,

@@ -42,7 +42,7 @@ class JobSpec(BaseModel):
                                    "default: as many as fit in chunk_size.")
     chunk_size: str = Field(default=DEFAULT_CHUNK_SIZE, description="Input per chunk when "
                             "chunk_rows is not given: bytes of a CSV file that workers read "
-                            "themselves, or else the in-memory size of streamed chunks.")
+                            "themselves; else twice the in-memory size of streamed chunks.")
     workers: int | None = Field(default=None, ge=0, description="Scoring processes, this "
                                 "one included (0 or 1: only this one); default one per core.")
     executor: Literal["local", "dask"] = Field(default="local", description="Where chunks "
