@@ -91,6 +91,7 @@ def large(home: Path) -> None:
     pkg = throughput.build_packages(throughput.CACHE / "data-5000000.parquet")["logistic"]
     out = throughput.CACHE / "out"
     out.mkdir(exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
     job = home / "job.yaml"
     job.write_text(json.dumps({"model": str(pkg), "input": str(csv_path),
                                "output": str(out / "flow.csv"), "passthrough": ["id"],
@@ -116,7 +117,7 @@ def submit(home: Path) -> None:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["BATCHPRED_HOME"] = str(home)
-    package, src = _credit_package(home / "data", 10_000)
+    package, src = _credit_package(home / "data", 10_000)  # creates the home
     job = home / "job.yaml"
     job.write_text(yaml.safe_dump({"model": str(package), "input": str(src),
                                    "output": str(home / "out.csv"), "overwrite": True,
