@@ -262,6 +262,9 @@ def _prepare(
     if previous is not None:
         _check_same(previous, spec, package)
     check, scorer, fast_model = _preflight(spec, package, options, previous, store, workers)
+    if fast_model is not None and spec.executor == "dask" and spec.dask_address:
+        # the conversion is a file under this machine's home, out of a remote worker's reach
+        scorer, fast_model = package.manifest.artifact.kind, None
     record = previous or JobRecord(job_id=job_id, spec=spec, model_digest=package.digest,
                                    chunk_rows=check.chunk_rows, chunk_bytes=check.chunk_bytes,
                                    input_bytes=check.input_bytes,
@@ -313,8 +316,12 @@ def _preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
     fast = check.fast_path
     if fast is None:
         return check, package.manifest.artifact.kind, None
-    path = str(model_path(store.home / "onnx", package)) if fast.model is not None else None
-    return check, fast.note, path
+    if fast.model is None:
+        return check, fast.note, None
+    path = model_path(store.home / "onnx", package)
+    if not path.exists():  # the home could not keep it: workers would not find it
+        return check, f"scikit-learn: {path.parent} cannot be written", None
+    return check, fast.note, str(path)
 
 
 def _check_same(previous: JobRecord, spec: JobSpec, package: ModelPackage) -> None:

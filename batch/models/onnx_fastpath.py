@@ -14,6 +14,7 @@ category of its own where the ONNX model cannot.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,7 +101,8 @@ class FastScorer:
         manifest = package.manifest
         self._regression = manifest.target.type is TargetType.REGRESSION
         inputs = [i.name for i in self._session.get_inputs()]
-        self._columns = inputs == ["X"] and list(manifest.feature_names) or None
+        # one float matrix of every feature, in manifest order (a wrong order fails the check)
+        self._columns = list(manifest.feature_names) if inputs == ["X"] else None
         self._text = {f.name for f in manifest.features if f.type is FeatureType.CATEGORY}
         outputs = [o.name for o in self._session.get_outputs()]
         self._output = outputs[0] if self._regression else outputs[-1]
@@ -200,12 +202,18 @@ def _cached(cache: Path | None, package: ModelPackage) -> bytes | str | None:
 
 
 def _store(cache: Path | None, package: ModelPackage, result: bytes | str) -> None:
+    """Keep a conversion (bytes) or why it failed (str); a cache that cannot be
+    written only means converting again next time."""
     if cache is None:
         return
-    cache.mkdir(parents=True, exist_ok=True)
     path = model_path(cache, package)
     if isinstance(result, str):
         path = path.with_suffix(".failed")
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(result) if isinstance(result, bytes) else tmp.write_text(result)
-    tmp.replace(path)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(result) if isinstance(result, bytes) else tmp.write_text(result)
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)

@@ -121,3 +121,31 @@ def test_the_fast_path_is_per_job_and_the_store_is_shared(
     second, _ = _score(convertible_package, scoring_frame, tmp_path, "b")
     assert first.scorer == second.scorer and cached.stat().st_mtime_ns == stamp
     assert JobStore(home).report("b")["scorer"] == second.scorer
+
+
+def test_a_home_that_cannot_keep_the_conversion_scores_with_scikit_learn(
+    convertible_package, scoring_frame, home: Path, tmp_path: Path
+) -> None:
+    home.mkdir(parents=True)
+    (home / "onnx").write_text("not a directory")
+    report, out = _score(convertible_package, scoring_frame, tmp_path, "unkept", workers=2,
+                         chunk_rows=200)
+    assert report.scorer == f"scikit-learn: {home / 'onnx'} cannot be written"
+    assert_allclose(out[PROBA].to_numpy(), _reference(convertible_package, scoring_frame),
+                    rtol=0, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_a_remote_dask_cluster_scores_with_scikit_learn(
+    convertible_package, scoring_frame, home: Path, tmp_path: Path
+) -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        report, out = _score(convertible_package, scoring_frame, tmp_path, "remote",
+                             executor="dask", dask_address=cluster.scheduler_address,
+                             chunk_rows=200)
+    assert report.scorer == "sklearn"  # its workers could not read this home's file
+    assert_allclose(out[PROBA].to_numpy(), _reference(convertible_package, scoring_frame),
+                    rtol=0, atol=1e-9)
