@@ -96,9 +96,7 @@ def run_job(
         ModelOutputError, UserCodeError, JobError: scoring failed. The output
             is not published; the job can be resumed with ``resume=True``.
     """
-    for uri in (spec.input, spec.output, spec.quarantine):
-        if uri:
-            check_uri(uri)  # before any record of the job is written: no secrets on disk
+    _check_uris(spec)
     store = store or JobStore()
     package = package or resolve_model(spec.model)
     job_id = spec.job_id or new_job_id()
@@ -163,9 +161,7 @@ def plan_job(
     """
     if not spec.job_id:
         raise ConfigError("plan_job needs a job id")
-    for uri in (spec.input, spec.output, spec.quarantine):
-        if uri:
-            check_uri(uri)
+    _check_uris(spec)
     store = store or JobStore()
     package = package or resolve_model(spec.model)
     previous = store.load(spec.job_id)
@@ -188,6 +184,17 @@ def score(job: JobSpec | Mapping[str, Any]) -> JobReport:
     """
     spec = job if isinstance(job, JobSpec) else JobSpec.model_validate(dict(job))
     return run_job(spec)
+
+
+def _check_uris(spec: JobSpec) -> None:
+    """Refuse a URI with a secret before any record of the job is written."""
+    for uri in (spec.input, spec.output, spec.quarantine):
+        if uri:
+            check_uri(uri)
+
+
+def _scoring_options(spec: JobSpec) -> ScoringOptions:
+    return ScoringOptions(passthrough=spec.passthrough, passthrough_all=spec.passthrough_all)
 
 
 def _finished(store: JobStore, job_id: str) -> JobReport:
@@ -219,10 +226,8 @@ class JobWorkers:
             ranges is None and self.spec.chunk_rows is None and (input_bytes or 0) > 2 * target)
         if (self._start and self.spec.executor == "local" and self.scorers() > 1 and several
                 and self.pool is None):
-            options = ScoringOptions(passthrough=self.spec.passthrough,
-                                     passthrough_all=self.spec.passthrough_all)
-            self.pool = ScoringPool(self.package, options, workers=self.scorers() - 1,
-                                    inline=True)
+            self.pool = ScoringPool(self.package, _scoring_options(self.spec),
+                                    workers=self.scorers() - 1, inline=True)
 
     def pool_for(self, job: ChunkJob, chunks: int) -> ScoringPool | DaskPool:
         """The pool to score ``job`` with (started here unless it runs already);
@@ -255,7 +260,7 @@ def _prepare(
     store: JobStore, workers: JobWorkers,
 ) -> _Run:
     started = time.perf_counter()
-    options = ScoringOptions(passthrough=spec.passthrough, passthrough_all=spec.passthrough_all)
+    options = _scoring_options(spec)
     if previous is not None and not spec.resume:
         raise ConfigError(f"job {job_id!r} already exists ({previous.status}); pass --resume "
                           "to continue it, or choose another --job-id")

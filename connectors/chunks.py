@@ -24,15 +24,16 @@ def rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordB
         have += batch.num_rows
         while have >= rows:
             table = pa.Table.from_batches(pending)
-            yield _one_batch(table.slice(0, rows))
+            yield one_batch(table.slice(0, rows))
             rest = table.slice(rows)
             pending = rest.to_batches() if rest.num_rows else []
             have = rest.num_rows
     if have:
-        yield _one_batch(pa.Table.from_batches(pending))
+        yield one_batch(pa.Table.from_batches(pending))
 
 
-def _one_batch(table: pa.Table) -> pa.RecordBatch:
+def one_batch(table: pa.Table) -> pa.RecordBatch:
+    """``table`` as a single record batch (an empty one with its schema if no rows)."""
     combined = table.combine_chunks().to_batches()
     if len(combined) == 1:
         return combined[0]

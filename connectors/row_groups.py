@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from connectors.chunks import one_batch
 from connectors.errors import InputFormatError
 from connectors.formats import FileOptions, translate_arrow_error
 from connectors.storage import open_filesystem, storage_errors
@@ -59,8 +60,7 @@ class RowGroup:
                                    f"the first file's {self.schema.names}: {exc}") from exc
         if self.offset:
             table = table.slice(self.offset)
-        batches = table.combine_chunks().to_batches()
-        return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=self.schema)
+        return one_batch(table)
 
     def after(self, rows: int) -> RowGroup:
         """This row group without its first ``rows`` rows."""

@@ -10,7 +10,7 @@ import pyarrow as pa
 from snowflake.connector.errors import Error
 
 from connectors.base import IntakeRequest, Progress
-from connectors.chunks import rechunk
+from connectors.chunks import one_batch, rechunk
 from connectors.errors import ConnectorError, InputFormatError
 from connectors.snowflake.options import IntakeOptions, parse_options
 from connectors.snowflake.session import Session
@@ -61,8 +61,7 @@ class SnowflakePartition:
 
     def read(self) -> pa.RecordBatch:
         """:meth:`to_arrow` as one record batch (what a scoring worker reads)."""
-        batches = self.to_arrow().combine_chunks().to_batches()
-        return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=self.schema)
+        return one_batch(self.to_arrow())
 
     def after(self, rows: int) -> SnowflakePartition:
         """This partition without its first ``rows`` rows."""
