@@ -198,6 +198,7 @@ class ScoringPool:
         self._threads = threads_per_worker(workers + 1 if inline else workers)
         self.loads_by_pid: dict[int, int] = {}
         self._executor: ProcessPoolExecutor | None = None
+        self._cold = workers > 0  # no worker has returned a chunk yet: they may be starting
         if workers > 0:
             threads = self._threads
             self._executor = ProcessPoolExecutor(
@@ -213,7 +214,8 @@ class ScoringPool:
                     self._executor.submit(os.getpid)
 
     def map_ordered(self, chunks: Iterable[pa.RecordBatch | Partition]) -> Iterator[ChunkResult]:
-        """Yield results in input order, with at most ``3 * workers + 1`` chunks in flight.
+        """Yield results in input order, with at most ``3 * workers + 1`` chunks in flight
+        (``7 * workers + 1`` while the workers start, when this process scores too).
 
         A chunk is a batch (sent to the worker as Arrow IPC) or a partition the
         worker reads itself.
@@ -236,7 +238,10 @@ class ScoringPool:
                 else:
                     payload = to_ipc(chunk) if isinstance(chunk, pa.RecordBatch) else chunk
                     window.append(self._executor.submit(run_chunk, self.job, payload))
-                while len(window) >= limit or (window and window[0].done()):
+                # until a worker returns its first chunk (starting takes a second or
+                # more), this process scores on rather than wait for the chunks it gave them
+                cap = limit + 4 * self.workers if self.inline and self._cold else limit
+                while len(window) >= cap or (window and window[0].done()):
                     yield self._collect(window.popleft())
             while window:
                 yield self._collect(window.popleft())
@@ -248,12 +253,16 @@ class ScoringPool:
 
     def _run_inline(self, chunk: pa.RecordBatch | Partition) -> Future[ChunkResult]:
         done: Future[ChunkResult] = Future()
-        done.set_result(run_limited(self.job, chunk, self._threads))
+        try:
+            done.set_result(run_limited(self.job, chunk, self._threads))
+        except Exception as exc:  # raised in order, after the chunks before it are written
+            done.set_exception(exc)
         return done
 
     def _collect(self, future: Future[ChunkResult]) -> ChunkResult:
         result = future.result()
         self.loads_by_pid[result.pid] = result.loads
+        self._cold = self._cold and result.pid == os.getpid()
         return result
 
     def close(self) -> None:

@@ -121,6 +121,20 @@ def test_run_job_with_two_workers(tmp_path, slow_package, scoring_frame, write_t
         scoring_frame[list(slow_package.features)]).tolist()
 
 
+def test_this_process_scores_on_while_the_worker_starts(hgb_package, scoring_frame):
+    """A worker takes a second or more to start: its first two chunks wait for it, and
+    meanwhile this process scores the next ones instead of idling (up to 7 in flight)."""
+    batches = _uneven_chunks(scoring_frame, CHUNKS)
+    with ScoringPool(hgb_package.package, ScoringOptions(), workers=1, inline=True) as pool:
+        results = list(pool.map_ordered(iter(batches)))
+    pids = [r.pid for r in results]
+    assert pids[2:8] == [os.getpid()] * 6 and os.getpid() not in pids[:2]
+    assert len(set(pids)) == 2 and set(pool.loads_by_pid.values()) == {1}
+    out = pa.Table.from_batches([r.batch for r in results]).to_pandas()
+    assert_allclose(out[["defaulted_0_PREDICTION", "defaulted_1_PREDICTION"]].to_numpy(),
+                    _reference(hgb_package, scoring_frame), rtol=0, atol=1e-9)
+
+
 def test_in_process_pool_loads_once(fresh_process_cache, hgb_package, scoring_frame):
     batches = _uneven_chunks(scoring_frame, CHUNKS)
     with ScoringPool(hgb_package.package, ScoringOptions(), workers=0) as pool:
