@@ -232,7 +232,8 @@ def main() -> None:
             print(f"  {model:9s} {name:18s} {m['wall']:7.1f} s", flush=True)
         if args.resume_check:
             rows.append((model, "batchpred killed+resumed",
-                         resume_run(pkg, csv_path, out / "bp-resumed.csv", home, env, extra)))
+                         resume_run(pkg, csv_path, out / "bp-resumed.csv", home, env, extra,
+                                    args.repeat)))
     report(rows, args.rows)
     if args.scale_check:
         scale_check(args.scale_check, args.rows, rows, packages, home, env, extra)
@@ -259,22 +260,38 @@ def scale_check(big: int, n: int, rows: list[tuple[str, str, dict[str, float]]],
 
 
 def resume_run(pkg: Path, src: Path, dst: Path, home: Path, env: dict[str, str],
-               extra: list[str]) -> dict[str, float]:
-    """Kill a job half-way (by committed chunks), resume it; total cost of both runs."""
-    shutil.rmtree(home / "jobs", ignore_errors=True)
-    clean = measure(batchpred_cmd(pkg, src, dst, "--job-id", "clean", *extra), env)
-    chunks = (home / "jobs" / "clean" / "manifest.jsonl").read_text().count("\n")
-    manifest = home / "jobs" / "half" / "manifest.jsonl"
+               extra: list[str], repeat: int = 1) -> dict[str, float]:
+    """Kill a job half-way (by committed chunks), resume it; total cost of both runs.
 
-    def half_done() -> bool:
-        return manifest.exists() and manifest.read_bytes().count(b"\n") >= chunks // 2
+    Each of ``repeat`` rounds runs a clean job, then the killed and the resumed one,
+    so both see the same machine; the fastest clean run and the fastest
+    killed+resumed total are kept (as ``--repeat`` does for the other contenders).
+    """
+    best: dict[str, float] | None = None
+    cleans = []
+    for _ in range(max(1, repeat)):
+        shutil.rmtree(home / "jobs", ignore_errors=True)
+        clean = measure(batchpred_cmd(pkg, src, dst, "--job-id", "clean", *extra), env)
+        cleans.append(clean["wall"])
+        chunks = (home / "jobs" / "clean" / "manifest.jsonl").read_text().count("\n")
+        manifest = home / "jobs" / "half" / "manifest.jsonl"
 
-    first = measure(batchpred_cmd(pkg, src, dst, "--job-id", "half", *extra), env, half_done)
-    second = measure(batchpred_cmd(pkg, src, dst, "--job-id", "half", "--resume", *extra), env)
-    total = {k: first[k] + second[k] for k in ("wall", "cpu")}
-    total["peak"] = max(first["peak"], second["peak"])
-    total["clean_wall"] = clean["wall"]
-    return total
+        def half_done(manifest: Path = manifest, chunks: int = chunks) -> bool:
+            return manifest.exists() and manifest.read_bytes().count(b"\n") >= chunks // 2
+
+        first = measure(batchpred_cmd(pkg, src, dst, "--job-id", "half", *extra), env,
+                        half_done)
+        second = measure(batchpred_cmd(pkg, src, dst, "--job-id", "half", "--resume", *extra),
+                         env)
+        total = {k: first[k] + second[k] for k in ("wall", "cpu")}
+        total["peak"] = max(first["peak"], second["peak"])
+        print(f"    round: clean {clean['wall']:.1f} s, killed {first['wall']:.1f} s + resumed "
+              f"{second['wall']:.1f} s ({total['wall'] / clean['wall'] - 1:+.1%})", flush=True)
+        if best is None or total["wall"] < best["wall"]:
+            best = total
+    assert best is not None
+    best["clean_wall"] = min(cleans)
+    return best
 
 
 def report(rows: list[tuple[str, str, dict[str, float]]], n: int) -> None:
