@@ -149,11 +149,14 @@ def measure(cmd: list[str], env: dict[str, str] | None = None,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     parent = psutil.Process(proc.pid)
     peak = 0
+    seen: dict[int, float] = {}  # CPU seconds of each process of the tree, last sampled
     while proc.poll() is None:
         try:
-            rss = parent.memory_info().rss + sum(
-                c.memory_info().rss for c in parent.children(recursive=True))
-            peak = max(peak, rss)
+            tree = [parent, *parent.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree))
+            for p in tree:
+                times = p.cpu_times()
+                seen[p.pid] = times.user + times.system
         except psutil.Error:
             pass
         if kill_when is not None and kill_when():
@@ -162,6 +165,8 @@ def measure(cmd: list[str], env: dict[str, str] | None = None,
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # a killed tree's workers are reaped by init, not here: count what was sampled of them
+    cpu = max(cpu, sum(seen.values()))
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode not in (0, -9) and kill_when is None:
         raise RuntimeError(f"{cmd[:4]} failed: {err[-2000:]}")
