@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from batch.models.package import ModelPackage
 TOLERANCE = 1e-6
 CLASSES_KEY = "batchpred.classes"  # the estimator's class order, as JSON, in the ONNX metadata
 _OPSETS = {"": 17, "ai.onnx.ml": 3}
+_CONVERTER_REVISION = 2  # 2: HistGradientBoosting models convert
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +72,37 @@ def convert(estimator: Any, manifest: ModelManifest) -> bytes:
     options = None
     if manifest.target.type is not TargetType.REGRESSION:
         options = {id(estimator): {"zipmap": False}}
-    onx = convert_sklearn(estimator, initial_types=_inputs(estimator, manifest),
-                          options=options, target_opset=_OPSETS)
+    with _int_missing_value_flags():
+        onx = convert_sklearn(estimator, initial_types=_inputs(estimator, manifest),
+                              options=options, target_opset=_OPSETS)
     if options is not None:
         entry = onx.metadata_props.add()
         entry.key, entry.value = CLASSES_KEY, json.dumps(class_labels(estimator.classes_))
     return bytes(onx.SerializeToString())
+
+
+@contextlib.contextmanager
+def _int_missing_value_flags() -> Iterator[None]:
+    """Give skl2onnx's tree nodes their missing-value flag as an int.
+
+    skl2onnx (1.20 at least) passes a leaf's ``nodes_missing_value_tracks_true``
+    as ``False`` when it converts a HistGradientBoosting model, and onnx
+    rejects a bool in an int attribute, so no such model would convert. The
+    values are the same; only their type changes, for this conversion.
+    """
+    from skl2onnx.common import tree_ensemble
+
+    original = tree_ensemble.add_node
+
+    def add_node(*args: Any, nodes_missing_value_tracks_true: Any = 0, **kwargs: Any) -> Any:
+        return original(*args, nodes_missing_value_tracks_true=int(
+            nodes_missing_value_tracks_true), **kwargs)
+
+    tree_ensemble.add_node = add_node
+    try:
+        yield
+    finally:
+        tree_ensemble.add_node = original
 
 
 class FastScorer:
@@ -190,6 +216,12 @@ def model_path(cache: Path, package: ModelPackage) -> Path:
     return cache / f"{package.digest}.onnx"
 
 
+def failure_path(cache: Path, package: ModelPackage) -> Path:
+    """Where the reason a conversion of ``package`` failed is kept. The name
+    carries the converter's revision, so a better converter tries again."""
+    return cache / f"{package.digest}.r{_CONVERTER_REVISION}.failed"
+
+
 def _cached(cache: Path | None, package: ModelPackage) -> bytes | str | None:
     """The converted model, the reason a conversion failed, or None (not tried)."""
     if cache is None:
@@ -197,7 +229,7 @@ def _cached(cache: Path | None, package: ModelPackage) -> bytes | str | None:
     path = model_path(cache, package)
     if path.exists():
         return path.read_bytes()
-    failed = path.with_suffix(".failed")
+    failed = failure_path(cache, package)
     return failed.read_text() if failed.exists() else None
 
 
@@ -206,9 +238,8 @@ def _store(cache: Path | None, package: ModelPackage, result: bytes | str) -> No
     written only means converting again next time."""
     if cache is None:
         return
-    path = model_path(cache, package)
-    if isinstance(result, str):
-        path = path.with_suffix(".failed")
+    path = model_path(cache, package) if isinstance(result, bytes) else failure_path(
+        cache, package)
     tmp = path.with_name(path.name + ".tmp")
     try:
         cache.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from numpy.testing import assert_allclose
 from batch.engine import run_job
 from batch.jobs import JobStore
 from batch.models import ModelCache
-from batch.models.onnx_fastpath import TOLERANCE, build_fast_path, model_path
+from batch.models.onnx_fastpath import TOLERANCE, build_fast_path, failure_path, model_path
 from batch.spec import JobSpec
 from batch.validation import coerce_features
 
@@ -79,7 +79,7 @@ def test_a_model_skl2onnx_cannot_convert_scores_with_scikit_learn(
     assert "missing values are string" in report.scorer
     assert_allclose(out[PROBA].to_numpy(), _reference(logistic_package, scoring_frame),
                     rtol=0, atol=1e-9)
-    failed = model_path(home / "onnx", logistic_package.package).with_suffix(".failed")
+    failed = failure_path(home / "onnx", logistic_package.package)
     assert failed.read_text() == report.scorer
     again, _ = _score(logistic_package, scoring_frame, tmp_path, "second")
     assert again.scorer == report.scorer  # the failed conversion is not tried again
@@ -149,3 +149,15 @@ def test_a_remote_dask_cluster_scores_with_scikit_learn(
     assert report.scorer == "sklearn"  # its workers could not read this home's file
     assert_allclose(out[PROBA].to_numpy(), _reference(convertible_package, scoring_frame),
                     rtol=0, atol=1e-9)
+
+
+def test_a_gradient_boosting_model_scores_with_onnxruntime(
+    hgb_package, scoring_frame, home: Path, tmp_path: Path
+) -> None:
+    frame = scoring_frame
+    report, out = _score(hgb_package, frame, tmp_path, "hgb", chunk_rows=150, workers=2)
+    assert report.scorer.startswith("onnxruntime (max |diff|"), report.scorer
+    names = [f"defaulted_{c}_PREDICTION" for c in (0, 1)]
+    ref = hgb_package.estimator.predict_proba(frame[list(hgb_package.features)])
+    assert np.isnan(frame[list(hgb_package.features)].to_numpy(dtype=float)).any()
+    assert_allclose(out[names].to_numpy(), ref, rtol=0, atol=TOLERANCE)
