@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from batch.budget import ErrorBudget
 from batch.models.cache import process_cache
-from batch.models.onnx_fastpath import FastPath, build_fast_path
+from batch.models.onnx_fastpath import FastPath, build_fast_path, kept_fast_path, model_path
 from batch.models.package import ModelPackage
 from batch.scoring import ScoringOptions, output_schema
 from batch.spec import JobSpec, parse_size
@@ -77,9 +77,15 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
     fast = None
     if first is not None and spec.preflight_rows > 0:
         head = first.slice(0, spec.preflight_rows)
-        _score_head(head, spec, package, options)
         if spec.onnx and package.manifest.artifact.kind == "sklearn":
-            fast = _fast_path(head, package, onnx_cache)
+            fast = kept_fast_path(package, onnx_cache)
+        if fast is not None and fast.model is not None and onnx_cache is not None:
+            # checked when it was converted: score with it, scikit-learn need not load
+            _score_head(head, spec, package, str(model_path(onnx_cache, package)))
+        else:
+            _score_head(head, spec, package)
+            if spec.onnx and package.manifest.artifact.kind == "sklearn" and fast is None:
+                fast = _fast_path(head, package, onnx_cache)
     seconds = time.perf_counter() - started
     if ranges is not None:
         return PreflightResult(None, target, input_bytes, seconds, fast, len(ranges))
@@ -102,9 +108,9 @@ def _fast_path(head: pa.RecordBatch, package: ModelPackage, cache: Path | None) 
 
 
 def _score_head(
-    batch: pa.RecordBatch, spec: JobSpec, package: ModelPackage, options: ScoringOptions
+    batch: pa.RecordBatch, spec: JobSpec, package: ModelPackage, fast_model: str | None = None
 ) -> None:
-    job = ChunkJob(package, ScoringOptions(status_column=True))
+    job = ChunkJob(package, ScoringOptions(status_column=True), fast_model=fast_model)
     result = run_limited(job, batch, threads_per_worker(default_workers()))
     budget = ErrorBudget(spec.max_error_rate, spec.max_failed_rows, min_rows=100)
     budget.add(0, result.rows, result.failures)

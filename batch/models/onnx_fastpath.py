@@ -3,7 +3,9 @@
 :func:`build_fast_path` converts a package's estimator with skl2onnx and
 scores a sample with both; the ONNX model is used only when every
 prediction agrees within :data:`TOLERANCE`. Otherwise the reason is reported
-and the job scores with scikit-learn as before.
+and the job scores with scikit-learn as before. The verdict is kept beside the
+converted model (by package digest), so later jobs of the same package start
+scoring at once, without loading scikit-learn.
 
 The converted model takes one input per column when the estimator starts
 with a ColumnTransformer (numbers as float, categories as strings), or one
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,69 +185,75 @@ class FastScorer:
 
 def build_fast_path(package: ModelPackage, estimator: Any, reference: Scorer,
                     sample: pd.DataFrame, cache: Path | None = None) -> FastPath:
-    """Convert (or take the conversion from ``cache``) and check it on ``sample``
-    (valid, coerced feature rows)."""
+    """The verdict kept in ``cache``, or else: convert, check on ``sample`` (valid,
+    coerced feature rows) and keep the verdict (the model only if it passed)."""
+    kept = kept_fast_path(package, cache)
+    if kept is not None:
+        return kept
     if len(sample) == 0:
         return FastPath(None, "scikit-learn: no sample rows to check an ONNX conversion on")
-    model = _cached(cache, package)
-    if isinstance(model, str):
-        return FastPath(None, model)
     try:
-        if model is None:
-            model = convert(estimator, package.manifest)
-            _store(cache, package, model)
+        model = convert(estimator, package.manifest)
         got = FastScorer(package, model, lambda: reference).predict(sample)
     except ImportError:
         return FastPath(None, "scikit-learn: skl2onnx is not installed")
     except Exception as exc:  # skl2onnx and onnxruntime raise many kinds
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        note = f"scikit-learn: no ONNX conversion ({type(exc).__name__}: {first})"
-        _store(cache, package, note)
-        return FastPath(None, note)
+        return _keep(cache, package, FastPath(
+            None, f"scikit-learn: no ONNX conversion ({type(exc).__name__}: {first})"))
     want = reference.predict(sample)
     if got.shape != want.shape:
-        return FastPath(None, f"scikit-learn: ONNX output shape {got.shape} != {want.shape}")
+        return _keep(cache, package, FastPath(
+            None, f"scikit-learn: ONNX output shape {got.shape} != {want.shape}"))
     diff = float(np.nanmax(np.abs(got - want))) if got.size else 0.0
     if not np.isfinite(got).all() or diff > TOLERANCE:
-        return FastPath(None, f"scikit-learn: ONNX differs by {diff:.1e} (> {TOLERANCE:g}) "
-                              f"on {len(sample):,} sample rows")
-    return FastPath(model, f"onnxruntime (max |diff| {diff:.1e} on {len(sample):,} rows)")
+        return _keep(cache, package, FastPath(
+            None, f"scikit-learn: ONNX differs by {diff:.1e} (> {TOLERANCE:g}) on "
+                  f"{len(sample):,} sample rows"))
+    return _keep(cache, package, FastPath(
+        model, f"onnxruntime (max |diff| {diff:.1e} on {len(sample):,} rows when converted)"))
 
 
 def model_path(cache: Path, package: ModelPackage) -> Path:
-    """Where the conversion of ``package`` is kept (content-addressed by its digest)."""
-    return cache / f"{package.digest}.onnx"
+    """Where the checked conversion of ``package`` is kept (by its digest and the
+    converter's revision, so a better converter tries again)."""
+    return cache / f"{package.digest}.r{_CONVERTER_REVISION}.onnx"
 
 
-def failure_path(cache: Path, package: ModelPackage) -> Path:
-    """Where the reason a conversion of ``package`` failed is kept. The name
-    carries the converter's revision, so a better converter tries again."""
-    return cache / f"{package.digest}.r{_CONVERTER_REVISION}.failed"
+def verdict_path(cache: Path, package: ModelPackage) -> Path:
+    """Where the verdict on ``package``'s conversion is kept: the note of its
+    :class:`FastPath` (written last, so a verdict that exists is complete)."""
+    return cache / f"{package.digest}.r{_CONVERTER_REVISION}.verdict"
 
 
-def _cached(cache: Path | None, package: ModelPackage) -> bytes | str | None:
-    """The converted model, the reason a conversion failed, or None (not tried)."""
+def kept_fast_path(package: ModelPackage, cache: Path | None) -> FastPath | None:
+    """The verdict an earlier job kept for ``package`` (None: not tried yet)."""
     if cache is None:
         return None
-    path = model_path(cache, package)
-    if path.exists():
-        return path.read_bytes()
-    failed = failure_path(cache, package)
-    return failed.read_text() if failed.exists() else None
+    try:
+        note = verdict_path(cache, package).read_text()
+        model = model_path(cache, package).read_bytes() if note.startswith("onnxruntime") else None
+    except OSError:
+        return None
+    return FastPath(model, note)
 
 
-def _store(cache: Path | None, package: ModelPackage, result: bytes | str) -> None:
-    """Keep a conversion (bytes) or why it failed (str); a cache that cannot be
-    written only means converting again next time."""
+def _keep(cache: Path | None, package: ModelPackage, fast: FastPath) -> FastPath:
+    """Keep ``fast`` in ``cache``; a cache that cannot be written only means
+    converting and checking again next time."""
     if cache is None:
-        return
-    path = model_path(cache, package) if isinstance(result, bytes) else failure_path(
-        cache, package)
-    tmp = path.with_name(path.name + ".tmp")
+        return fast
+    files = [(model_path(cache, package), fast.model)] if fast.model is not None else []
+    files.append((verdict_path(cache, package), fast.note.encode()))
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(result) if isinstance(result, bytes) else tmp.write_text(result)
-        tmp.replace(path)
+        for path, data in files:
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            try:
+                tmp.write_bytes(data)
+                tmp.replace(path)
+            finally:
+                tmp.unlink(missing_ok=True)
     except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        pass
+    return fast

@@ -13,8 +13,8 @@ from numpy.testing import assert_allclose
 
 from batch.engine import run_job
 from batch.jobs import JobStore
-from batch.models import ModelCache
-from batch.models.onnx_fastpath import TOLERANCE, build_fast_path, failure_path, model_path
+from batch.models import ModelCache, configure_process_cache, process_cache
+from batch.models.onnx_fastpath import TOLERANCE, build_fast_path, model_path, verdict_path
 from batch.spec import JobSpec
 from batch.validation import coerce_features
 
@@ -79,7 +79,7 @@ def test_a_model_skl2onnx_cannot_convert_scores_with_scikit_learn(
     assert "missing values are string" in report.scorer
     assert_allclose(out[PROBA].to_numpy(), _reference(logistic_package, scoring_frame),
                     rtol=0, atol=1e-9)
-    failed = failure_path(home / "onnx", logistic_package.package)
+    failed = verdict_path(home / "onnx", logistic_package.package)
     assert failed.read_text() == report.scorer
     again, _ = _score(logistic_package, scoring_frame, tmp_path, "second")
     assert again.scorer == report.scorer  # the failed conversion is not tried again
@@ -161,3 +161,39 @@ def test_a_gradient_boosting_model_scores_with_onnxruntime(
     ref = hgb_package.estimator.predict_proba(frame[list(hgb_package.features)])
     assert np.isnan(frame[list(hgb_package.features)].to_numpy(dtype=float)).any()
     assert_allclose(out[names].to_numpy(), ref, rtol=0, atol=TOLERANCE)
+
+
+def test_a_kept_conversion_scores_without_loading_scikit_learn(
+    convertible_package, scoring_frame, home: Path, tmp_path: Path
+) -> None:
+    frame = scoring_frame.dropna(subset=["purpose"])  # no row needs scikit-learn's fallback
+    digest = convertible_package.package.digest
+    first, _ = _score(convertible_package, frame, tmp_path, "convert", workers=1)
+    assert digest in process_cache()  # the conversion was checked against scikit-learn
+    configure_process_cache()
+    try:
+        second, out = _score(convertible_package, frame, tmp_path, "kept", workers=1)
+        assert second.scorer == first.scorer
+        assert second.scorer.endswith("rows when converted)"), second.scorer
+        assert digest not in process_cache()
+        assert_allclose(out[PROBA].to_numpy(), _reference(convertible_package, frame),
+                        rtol=0, atol=TOLERANCE)
+    finally:
+        configure_process_cache()
+
+
+def test_a_conversion_that_differs_is_not_tried_again(
+    convertible_package, scoring_frame, home: Path
+) -> None:
+    package = convertible_package.package
+    scorer = ModelCache().get(package)
+    batch = pa.Table.from_pandas(scoring_frame, preserve_index=False).to_batches()[0]
+    features = coerce_features(batch, package.manifest)
+    sample = features.frame.loc[features.valid].reset_index(drop=True)
+    cache = home / "onnx"
+    differs = build_fast_path(package, convertible_package.estimator, _Shifted(scorer, 1e-3),
+                              sample, cache)
+    assert differs.model is None and not model_path(cache, package).exists()
+    again = build_fast_path(package, convertible_package.estimator, scorer, sample, cache)
+    assert again == differs
+    assert verdict_path(cache, package).read_text() == differs.note
