@@ -35,7 +35,8 @@ from batch.report import JobReport
 from batch.resources import PeakMemory
 from batch.scoring import STATUS_COLUMN, ScoringOptions, output_schema
 from batch.spec import JobSpec, parse_size
-from batch.workers import ChunkJob, ScoringPool, default_workers
+from batch.workers import ChunkJob, ChunkResult, ScoringPool, default_workers
+from batch.writer import OrderedWriter
 from connectors import (
     Intake,
     IntakeRequest,
@@ -466,8 +467,10 @@ def _score_all(
                    fast_model=run.fast_model)
     assert run.workers is not None
     pool = run.workers.pool_for(job, len(head))
-    for result in pool.map_ordered(itertools.chain(head, rest)):
-        index = report.chunks
+
+    def commit(item: tuple[int, int, ChunkResult]) -> None:
+        """Write a scored chunk, then record it (the order a resume relies on)."""
+        index, first_row, result = item
         started = time.perf_counter()
         receipt = _write(output, index, result.encoded, result.batch, result.rows)
         q_receipt = None
@@ -476,20 +479,24 @@ def _score_all(
             q_receipt = dict(_write(quarantine, index, q if isinstance(q, bytes) else None,
                                     q if not isinstance(q, bytes) else None,
                                     result.failed_rows))
-        store.append(ChunkRecord(index=index, start_row=start_row, rows=result.rows,
+        store.append(ChunkRecord(index=index, start_row=first_row, rows=result.rows,
                                  failed=result.failed_rows, receipt=dict(receipt),
                                  quarantine=q_receipt))
         timings["write"] += time.perf_counter() - started
-        timings["score"] += result.seconds
-        run.budget.add(start_row, result.rows, result.failures)
-        start_row += result.rows
-        report.chunks += 1
-        report.rows_scored += result.rows
-        report.rows_failed += result.failed_rows
-        report.seconds = time.perf_counter() - timings["_started"]
-        if on_progress is not None:
-            on_progress(progress(report.chunks - len(run.committed)), report)
-        run.budget.check()
+
+    with OrderedWriter(commit) as writer:
+        for result in pool.map_ordered(itertools.chain(head, rest)):
+            writer.put((report.chunks, start_row, result))
+            timings["score"] += result.seconds
+            run.budget.add(start_row, result.rows, result.failures)
+            start_row += result.rows
+            report.chunks += 1
+            report.rows_scored += result.rows
+            report.rows_failed += result.failed_rows
+            report.seconds = time.perf_counter() - timings["_started"]
+            if on_progress is not None:
+                on_progress(progress(report.chunks - len(run.committed)), report)
+            run.budget.check()
     report.model_loads = dict(pool.loads_by_pid)
     return left is None or next(chunks, None) is None
 
