@@ -59,7 +59,13 @@ async def _serve(limit: int | None, poll_seconds: float, reload_seconds: float,
     await _add_schedules(runner, served, echo)
     echo(f"worker: serving submissions and {len(served)} schedule(s); Ctrl-C stops")
     async with anyio.create_task_group() as group:
-        group.start_soon(runner.start)
+
+        async def serve_until_stopped() -> None:
+            # Prefect's runner takes SIGTERM over and stops itself: stop with it
+            await runner.start()
+            group.cancel_scope.cancel()
+
+        group.start_soon(serve_until_stopped)
         while True:
             await anyio.sleep(reload_seconds)
             try:
