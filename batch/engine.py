@@ -484,7 +484,7 @@ def _score_all(
                                  quarantine=q_receipt))
         timings["write"] += time.perf_counter() - started
 
-    with OrderedWriter(commit) as writer:
+    with OrderedWriter(commit, depth=1) as writer:
         for result in pool.map_ordered(itertools.chain(head, rest)):
             writer.put((report.chunks, start_row, result))
             timings["score"] += result.seconds
