@@ -95,15 +95,20 @@ class _Shifted:
         return self.scorer.predict(frame) + self.shift
 
 
+def _scorer_and_sample(trained, frame: pd.DataFrame):  # type: ignore[no-untyped-def]
+    """The package's scikit-learn scorer, and ``frame``'s valid rows as features."""
+    package = trained.package
+    batch = pa.Table.from_pandas(frame, preserve_index=False).to_batches()[0]
+    features = coerce_features(batch, package.manifest)
+    return ModelCache().get(package), features.frame.loc[features.valid].reset_index(drop=True)
+
+
 @pytest.mark.parametrize(("shift", "used"), [(5e-7, True), (5e-6, False)])
 def test_the_conversion_is_used_only_within_the_tolerance(
     convertible_package, scoring_frame, shift: float, used: bool
 ) -> None:
     package = convertible_package.package
-    scorer = ModelCache().get(package)
-    batch = pa.Table.from_pandas(scoring_frame, preserve_index=False).to_batches()[0]
-    features = coerce_features(batch, package.manifest)
-    sample = features.frame.loc[features.valid].reset_index(drop=True)
+    scorer, sample = _scorer_and_sample(convertible_package, scoring_frame)
     fast = build_fast_path(package, convertible_package.estimator, _Shifted(scorer, shift),
                            sample)
     assert (fast.model is not None) is used, fast.note
@@ -186,10 +191,7 @@ def test_a_conversion_that_differs_is_not_tried_again(
     convertible_package, scoring_frame, home: Path
 ) -> None:
     package = convertible_package.package
-    scorer = ModelCache().get(package)
-    batch = pa.Table.from_pandas(scoring_frame, preserve_index=False).to_batches()[0]
-    features = coerce_features(batch, package.manifest)
-    sample = features.frame.loc[features.valid].reset_index(drop=True)
+    scorer, sample = _scorer_and_sample(convertible_package, scoring_frame)
     cache = home / "onnx"
     differs = build_fast_path(package, convertible_package.estimator, _Shifted(scorer, 1e-3),
                               sample, cache)
