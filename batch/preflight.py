@@ -77,15 +77,14 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
     fast = None
     if first is not None and spec.preflight_rows > 0:
         head = first.slice(0, spec.preflight_rows)
-        if spec.onnx and package.manifest.artifact.kind == "sklearn":
-            fast = kept_fast_path(package, onnx_cache)
-        if fast is not None and fast.model is not None and onnx_cache is not None:
+        convertible = spec.onnx and package.manifest.artifact.kind == "sklearn"
+        kept = kept_fast_path(package, onnx_cache) if convertible else None
+        if kept is not None and kept.model is not None and onnx_cache is not None:
             # checked when it was converted: score with it, scikit-learn need not load
             _score_head(head, spec, package, str(model_path(onnx_cache, package)))
         else:
             _score_head(head, spec, package)
-            if spec.onnx and package.manifest.artifact.kind == "sklearn" and fast is None:
-                fast = _fast_path(head, package, onnx_cache)
+        fast = kept or (_fast_path(head, package, onnx_cache) if convertible else None)
     seconds = time.perf_counter() - started
     if ranges is not None:
         return PreflightResult(None, target, input_bytes, seconds, fast, len(ranges))
