@@ -101,7 +101,7 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
 def _fast_path(head: pa.RecordBatch, package: ModelPackage, cache: Path | None) -> FastPath:
     reference = process_cache().get(package)
     features = coerce_features(head, package.manifest)
-    sample = features.frame.loc[features.valid].reset_index(drop=True)
+    sample = features.select(features.valid).frame
     return build_fast_path(package, getattr(reference, "estimator", None), reference, sample,
                            cache)
 

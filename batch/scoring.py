@@ -107,17 +107,13 @@ def score_batch(
     features = coerce_features(batch, manifest)
     valid = features.valid
     n = batch.num_rows
-    frame, missing = features.frame, features.category_missing
-    if missing is None:
-        missing = np.zeros(n, dtype=bool)
-    if not valid.all():
-        frame = frame.loc[valid].reset_index(drop=True)
-        missing = missing[valid]
+    scored = features if features.reasons is None else features.select(valid)
     raw = None
-    if len(frame) and getattr(scorer, "splits_missing_categories", False):
-        raw = scorer.predict(frame, category_missing=missing)  # type: ignore[call-arg]
-    elif len(frame):
-        raw = scorer.predict(frame)
+    by_columns = getattr(scorer, "predict_columns", None)  # takes arrays: no DataFrame made
+    if scored.rows and by_columns is not None:
+        raw = by_columns(scored.columns, scored.rows, scored.category_missing)
+    elif scored.rows:
+        raw = scorer.predict(scored.frame)
     columns = [batch.column(c) for c in passthrough_columns(batch.schema, options)]
     columns += _prediction_arrays(package, raw, valid)
     if options.status_column:

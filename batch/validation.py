@@ -24,17 +24,36 @@ _FALSE = {"false", "f", "no", "n", "0"}
 
 @dataclass(frozen=True, slots=True)
 class FeatureFrame:
-    """Model-ready features plus, per row, why it cannot be scored (or None)."""
+    """Model-ready features plus, per row, why it cannot be scored (or None).
 
-    frame: pd.DataFrame
+    The columns are numpy arrays (floats; objects for categories, NaN where
+    missing). A scorer that takes arrays gets them as they are; :attr:`frame`
+    builds a DataFrame for one that takes a frame.
+    """
+
+    columns: dict[str, np.ndarray]  # feature name -> values, in schema order
+    rows: int
     reasons: np.ndarray | None  # object array of str/None, or None when every row is fine
     category_missing: np.ndarray | None = None  # rows missing a category (None: no such row)
 
     @property
     def valid(self) -> np.ndarray:
         if self.reasons is None:
-            return np.ones(len(self.frame), dtype=bool)
+            return np.ones(self.rows, dtype=bool)
         return np.array([r is None for r in self.reasons], dtype=bool)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.columns, index=pd.RangeIndex(self.rows))
+
+    def select(self, keep: np.ndarray) -> FeatureFrame:
+        """Only the rows where ``keep`` (a boolean mask) is true, renumbered from 0."""
+        missing = self.category_missing
+        return FeatureFrame(
+            {name: values[keep] for name, values in self.columns.items()}, int(keep.sum()),
+            None if self.reasons is None else self.reasons[keep],
+            None if missing is None else missing[keep],
+        )
 
 
 def check_schema(manifest: ModelManifest, schema: pa.Schema, *, source: str = "input") -> None:
@@ -76,7 +95,7 @@ def coerce_features(batch: pa.RecordBatch, manifest: ModelManifest) -> FeatureFr
     """Build the model's input frame from ``batch`` (columns in schema order)."""
     n = batch.num_rows
     reasons: np.ndarray | None = None
-    columns: dict[str, object] = {}
+    columns: dict[str, np.ndarray] = {}
     category_missing: np.ndarray | None = None
     for feature in manifest.features:
         idx = batch.schema.get_field_index(feature.name)
@@ -91,11 +110,11 @@ def coerce_features(batch: pa.RecordBatch, manifest: ModelManifest) -> FeatureFr
         if bad is not None and bad.any():
             if reasons is None:
                 reasons = np.full(n, None, dtype=object)
-            shown = arr.to_pandas(types_mapper=None).astype(object)
             for i in np.flatnonzero(bad):
-                msg = f"column '{feature.name}' has {shown[i]!r} (expected {_expected(feature)})"
+                msg = (f"column '{feature.name}' has {arr[int(i)].as_py()!r} "
+                       f"(expected {_expected(feature)})")
                 reasons[i] = msg if reasons[i] is None else f"{reasons[i]}; {msg}"
-    return FeatureFrame(pd.DataFrame(columns, index=pd.RangeIndex(n)), reasons, category_missing)
+    return FeatureFrame(columns, n, reasons, category_missing)
 
 
 def _expected(feature: Feature) -> str:
@@ -162,10 +181,13 @@ def _to_category(arr: pa.Array) -> np.ndarray:
         return np.full(len(arr), np.nan, dtype=object)
     if not _is_text(arr.type):
         arr = pc.cast(arr, pa.string())  # Arrow spells 3.0 as "3", as a CSV would
-    out = arr.to_numpy(zero_copy_only=False).astype(object, copy=False)
-    if arr.null_count:
-        out[arr.is_null().to_numpy(zero_copy_only=False)] = np.nan
-    return out
+    # one Python string per distinct value, shared by its rows (not one per row)
+    encoded = pc.dictionary_encode(arr)
+    labels = np.empty(len(encoded.dictionary) + 1, dtype=object)
+    labels[:-1] = encoded.dictionary.to_numpy(zero_copy_only=False)
+    labels[-1] = np.nan
+    codes = pc.fill_null(encoded.indices, len(labels) - 1)
+    return labels[codes.to_numpy(zero_copy_only=False)]  # type: ignore[no-any-return]
 
 
 def _to_boolean(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
@@ -175,9 +197,14 @@ def _to_boolean(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
         values = _float_numpy(pc.cast(arr, pa.float64()))
         bad = ~np.isnan(values) & ~np.isin(values, [0.0, 1.0])
         return np.where(bad, np.nan, values), bad
-    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(arr)).to_pandas()
+    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
     values = np.full(len(arr), np.nan)
-    values[lowered.isin(_TRUE).to_numpy()] = 1.0
-    values[lowered.isin(_FALSE).to_numpy()] = 0.0
-    bad = np.isnan(values) & lowered.notna().to_numpy() & (lowered != "").to_numpy()
+    values[_mask(pc.is_in(lowered, value_set=pa.array(sorted(_TRUE))))] = 1.0
+    values[_mask(pc.is_in(lowered, value_set=pa.array(sorted(_FALSE))))] = 0.0
+    bad = np.isnan(values) & _mask(pc.not_equal(lowered, ""))
     return values, bad
+
+
+def _mask(arr: pa.Array) -> np.ndarray:
+    """A boolean array as numpy, null as false."""
+    return pc.fill_null(arr, False).to_numpy(zero_copy_only=False)

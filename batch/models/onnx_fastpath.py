@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +115,6 @@ class FastScorer:
     estimator loaded) only when a chunk has a row with a missing category.
     """
 
-    splits_missing_categories = True  # score_batch passes which rows miss a category
 
     def __init__(self, package: ModelPackage, model: bytes, fallback: Callable[[], Scorer],
                  threads: int = 1) -> None:
@@ -148,39 +147,51 @@ class FastScorer:
             raise PackageError(f"{self._label}: the ONNX model has no classes {missing}")
         return np.array([model_classes.index(c) for c in package.manifest.target.classes])
 
-    def predict(self, frame: pd.DataFrame,
-                category_missing: np.ndarray | None = None) -> np.ndarray:
-        feed, missing = self._feed(frame, category_missing)
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Score a DataFrame of feature columns (see :meth:`predict_columns`)."""
+        missing = None
+        if self._text:
+            missing = frame[sorted(self._text)].isna().any(axis=1).to_numpy()
+        columns = {name: frame[name].to_numpy() for name in frame.columns}
+        return self.predict_columns(columns, len(frame), missing)
+
+    def predict_columns(self, columns: Mapping[str, np.ndarray], rows: int,
+                        category_missing: np.ndarray | None = None) -> np.ndarray:
+        """Score feature columns (as :func:`batch.validation.coerce_features` makes them);
+        the rows in ``category_missing`` go to scikit-learn."""
+        missing = category_missing if category_missing is not None and category_missing.any() \
+            else None
         try:
-            (out,) = self._session.run([self._output], feed)
+            (out,) = self._session.run([self._output], self._feed(columns, missing))
         except Exception as exc:
             raise UserCodeError(f"{self._label}: onnxruntime raised: {exc}") from exc
         values = np.asarray(out, dtype=np.float64)
         if self._regression:
-            values = values.reshape(len(frame), -1)[:, 0]
+            values = values.reshape(rows, -1)[:, 0]
         elif self._order is not None:
             values = values[:, self._order]
-        if missing is not None and missing.any():
-            rows = np.flatnonzero(missing)
-            values[rows] = self._fallback().predict(frame.iloc[rows].reset_index(drop=True))
+        if missing is not None:
+            picked = np.flatnonzero(missing)
+            frame = pd.DataFrame({name: values_[picked] for name, values_ in columns.items()})
+            values[picked] = self._fallback().predict(frame)
         return values
 
-    def _feed(self, frame: pd.DataFrame, missing: np.ndarray | None
-              ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    def _feed(self, columns: Mapping[str, np.ndarray], missing: np.ndarray | None
+              ) -> dict[str, np.ndarray]:
         if self._columns is not None:
-            return {"X": frame[self._columns].to_numpy(dtype=np.float32)}, None
-        if missing is None and self._text:
-            missing = frame[sorted(self._text)].isna().any(axis=1).to_numpy()
+            return {"X": np.column_stack(
+                [np.asarray(columns[name], dtype=np.float32) for name in self._columns])}
         feed: dict[str, np.ndarray] = {}
-        for name in frame.columns:
-            column = frame[name].to_numpy()
+        for name, column in columns.items():
             if name in self._text:
-                if missing is not None and missing.any():
-                    column = np.where(pd.isna(column), "", column)
-                feed[name] = column.astype(object, copy=False).reshape(-1, 1)
+                column = np.asarray(column, dtype=object)
+                if missing is not None:  # those rows are scored by scikit-learn
+                    column = column.copy()
+                    column[missing] = ""
+                feed[name] = column.reshape(-1, 1)
             else:
-                feed[name] = column.astype(np.float32).reshape(-1, 1)
-        return feed, missing
+                feed[name] = np.asarray(column, dtype=np.float32).reshape(-1, 1)
+        return feed
 
 
 def build_fast_path(package: ModelPackage, estimator: Any, reference: Scorer,
