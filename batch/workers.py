@@ -198,7 +198,7 @@ class ScoringPool:
         self._threads = threads_per_worker(workers + 1 if inline else workers)
         self.loads_by_pid: dict[int, int] = {}
         self._executor: ProcessPoolExecutor | None = None
-        self._cold = workers > 0  # no worker has returned a chunk yet: they may be starting
+        self._starting: list[Future[int]] = []  # done when its worker has started up
         if workers > 0:
             threads = self._threads
             self._executor = ProcessPoolExecutor(
@@ -210,12 +210,11 @@ class ScoringPool:
             # Children start on submit and copy the environment then: start them all
             # now, so the thread limits apply before numpy loads in them.
             with _thread_env(threads), _main_not_reimported():
-                for _ in range(workers):
-                    self._executor.submit(os.getpid)
+                self._starting = [self._executor.submit(os.getpid) for _ in range(workers)]
 
     def map_ordered(self, chunks: Iterable[pa.RecordBatch | Partition]) -> Iterator[ChunkResult]:
-        """Yield results in input order, with at most ``3 * workers + 1`` chunks in flight
-        (``7 * workers + 1`` while the workers start, when this process scores too).
+        """Yield results in input order, with at most ``3 * workers + 1`` chunks in flight.
+        While the workers start up (a second or so), this process scores every chunk.
 
         A chunk is a batch (sent to the worker as Arrow IPC) or a partition the
         worker reads itself.
@@ -232,16 +231,13 @@ class ScoringPool:
         try:
             for chunk in chunks:
                 busy = sum(1 for f in window if not f.done())
-                if self.inline and busy >= 2 * self.workers:
-                    # the workers have a queue: score this one here meanwhile
+                if self.inline and (busy >= 2 * self.workers or not self.started()):
+                    # the workers have a queue, or are not up yet: score this one here
                     window.append(self._run_inline(chunk))
                 else:
                     payload = to_ipc(chunk) if isinstance(chunk, pa.RecordBatch) else chunk
                     window.append(self._executor.submit(run_chunk, self.job, payload))
-                # until a worker returns its first chunk (starting takes a second or
-                # more), this process scores on rather than wait for the chunks it gave them
-                cap = limit + 4 * self.workers if self.inline and self._cold else limit
-                while len(window) >= cap or (window and window[0].done()):
+                while len(window) >= limit or (window and window[0].done()):
                     yield self._collect(window.popleft())
             while window:
                 yield self._collect(window.popleft())
@@ -262,8 +258,14 @@ class ScoringPool:
     def _collect(self, future: Future[ChunkResult]) -> ChunkResult:
         result = future.result()
         self.loads_by_pid[result.pid] = result.loads
-        self._cold = self._cold and result.pid == os.getpid()
         return result
+
+    def started(self) -> bool:
+        """Whether the workers have answered their start-up calls (a worker that could
+        not start counts as up: its first chunk fails the job clearly)."""
+        while self._starting and self._starting[-1].done():
+            self._starting.pop()
+        return not self._starting
 
     def close(self) -> None:
         if self._executor is not None:

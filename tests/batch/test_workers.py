@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -122,13 +123,19 @@ def test_run_job_with_two_workers(tmp_path, slow_package, scoring_frame, write_t
 
 
 def test_this_process_scores_on_while_the_worker_starts(hgb_package, scoring_frame):
-    """A worker takes a second or more to start: its first two chunks wait for it, and
-    meanwhile this process scores the next ones instead of idling (up to 7 in flight)."""
+    """A worker takes a second or so to start: until it is up, this process scores
+    every chunk (and they are yielded at once); then the worker takes its share."""
     batches = _uneven_chunks(scoring_frame, CHUNKS)
     with ScoringPool(hgb_package.package, ScoringOptions(), workers=1, inline=True) as pool:
-        results = list(pool.map_ordered(iter(batches)))
+        assert not pool.started()  # a new process takes far longer than this line
+        (head,) = pool.map_ordered(iter(batches[:1]))
+        assert head.pid == os.getpid()
+        deadline = time.monotonic() + 60
+        while not pool.started():
+            assert time.monotonic() < deadline, "the worker never started"
+            time.sleep(0.01)
+        results = [head, *pool.map_ordered(iter(batches[1:]))]
     pids = [r.pid for r in results]
-    assert pids[2:8] == [os.getpid()] * 6 and os.getpid() not in pids[:2]
     assert len(set(pids)) == 2 and set(pool.loads_by_pid.values()) == {1}
     out = pa.Table.from_batches([r.batch for r in results]).to_pandas()
     assert_allclose(out[["defaulted_0_PREDICTION", "defaulted_1_PREDICTION"]].to_numpy(),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +20,13 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
+from batch.engine import JobWorkers
+from batch.models import open_package
 from batch.models.builder import PackageSpec, create_package
 from batch.models.manifest import TargetType
 from batch.quickstart import TARGET, credit_table
+from batch.spec import JobSpec
+from batch.workers import ScoringPool
 
 CUSTOM = '''
 import multiprocessing
@@ -93,3 +99,26 @@ def cli(home: Path):  # type: ignore[no-untyped-def]
                               timeout=300, check=False)
 
     return run
+
+
+@pytest.fixture
+def started_workers() -> Iterator[Callable[[JobSpec], JobWorkers]]:
+    """Local scoring workers for a job, up and waiting: the job's own process scores
+    every chunk until its workers are up, which may be all of a small job's chunks."""
+    made: list[JobWorkers] = []
+
+    def start(job: JobSpec) -> JobWorkers:
+        workers = JobWorkers(job, open_package(job.model))
+        made.append(workers)
+        workers.plan(2, None)
+        assert isinstance(workers.pool, ScoringPool)
+        deadline = time.monotonic() + 60
+        while not workers.pool.started():
+            assert time.monotonic() < deadline, "the workers never started"
+            time.sleep(0.01)
+        return workers
+
+    yield start
+    for workers in made:
+        workers.close()
+

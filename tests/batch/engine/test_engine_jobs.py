@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from batch.budget import ErrorBudgetExceeded
-from batch.engine import JobWorkers, plan_job, run_job
+from batch.engine import plan_job, run_job
 from batch.errors import ConfigError, JobError, SchemaError, UserCodeError
 from batch.models import open_package
 from batch.spec import JobSpec
@@ -62,12 +62,13 @@ def test_resume_after_a_failed_chunk_matches_a_clean_run(
 
 
 def test_a_worker_dying_publishes_nothing_and_resume_finishes(
-    workload, home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    workload, home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started_workers
 ) -> None:
     out = tmp_path / "o.csv"
-    monkeypatch.setenv("BP_TEST_DIE_LOAN", "31000")  # chunk 15: a worker's (this process
-    with pytest.raises(JobError, match="worker process died"):  # takes every third)
-        run_job(spec(workload, out, job_id="dies", workers=3, preflight_rows=0))
+    monkeypatch.setenv("BP_TEST_DIE_LOAN", "31000")  # chunk 15 on: the workers' chunks
+    dies = spec(workload, out, job_id="dies", workers=3, preflight_rows=0)
+    with pytest.raises(JobError, match="worker process died"):
+        run_job(dies, workers=started_workers(dies))
     assert not out.exists()
     monkeypatch.delenv("BP_TEST_DIE_LOAN")
     run_job(spec(workload, out, job_id="dies", workers=2, preflight_rows=0, resume=True))
@@ -198,7 +199,7 @@ def test_a_resume_on_changed_input_is_refused(
 
 
 def test_a_job_scored_partition_by_partition_matches_a_one_shot_run(
-    workload, home, tmp_path: Path
+    workload, home, tmp_path: Path, started_workers
 ) -> None:
     clean = run_job(spec(workload, tmp_path / "clean.csv", job_id="whole", chunk_rows=None,
                          chunk_size="256KB", workers=2))
@@ -209,13 +210,13 @@ def test_a_job_scored_partition_by_partition_matches_a_one_shot_run(
     assert plan.partitions[0] == (0, 4) and plan.partitions[-1][1] is None
     assert [start for start, _ in plan.partitions] == list(range(0, clean.chunks, 4))
     package = open_package(workload.package)
-    with JobWorkers(job, package) as workers:
-        for start, stop in plan.partitions:
-            report = run_job(job, package=package, workers=workers, until_chunk=stop)
-            assert report.resumed_chunks == start
-            if stop is not None:
-                assert report.status == "running" and report.chunks == stop
-                assert not (tmp_path / "parts.csv").exists()  # staged, not published
+    workers = started_workers(job)
+    for start, stop in plan.partitions:
+        report = run_job(job, package=package, workers=workers, until_chunk=stop)
+        assert report.resumed_chunks == start
+        if stop is not None:
+            assert report.status == "running" and report.chunks == stop
+            assert not (tmp_path / "parts.csv").exists()  # staged, not published
     assert report.status == "succeeded" and report.chunks == clean.chunks
     assert (tmp_path / "parts.csv").read_bytes() == (tmp_path / "clean.csv").read_bytes()
     # the partitions shared the processes: each loaded the model once
@@ -224,7 +225,7 @@ def test_a_job_scored_partition_by_partition_matches_a_one_shot_run(
 
 
 def test_parquet_row_groups_are_read_by_the_workers_and_resume_exactly(
-    workload, home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    workload, home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started_workers
 ) -> None:
     src = tmp_path / "in.parquet"
     pq.write_table(workload.table, src, row_group_size=5_000)  # 12 row groups
@@ -237,7 +238,7 @@ def test_parquet_row_groups_are_read_by_the_workers_and_resume_exactly(
         return spec(workload, tmp_path / f"{name}.csv", job_id=name, input=str(src),
                     chunk_rows=None, workers=2, **kw)
 
-    clean = run_job(job("clean"))
+    clean = run_job(job("clean"), workers=started_workers(job("clean")))
     assert clean.chunks == 12 and len(clean.model_loads) == 2  # both processes read and scored
     run_job(spec(workload, tmp_path / "csv.csv", job_id="csv", workers=0))
     got, want = (pcsv.read_csv(tmp_path / f"{n}.csv").to_pandas() for n in ("clean", "csv"))

@@ -29,7 +29,8 @@ def score(frame, model, **kwargs):
 '''
 
 
-def test_workers_run_with_one_thread_each_on_two_cores(home, tmp_path: Path) -> None:
+def test_workers_run_with_one_thread_each_on_two_cores(home, tmp_path: Path,
+                                                      started_workers) -> None:
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "custom.py").write_text(CUSTOM)
@@ -39,9 +40,10 @@ def test_workers_run_with_one_thread_each_on_two_cores(home, tmp_path: Path) -> 
         target_type=TargetType.REGRESSION))
     pcsv.write_csv(pa.table({"x": [float(i) for i in range(4000)]}), tmp_path / "in.csv")
     workers = 2
-    report = run_job(JobSpec(model=str(package.path), input=str(tmp_path / "in.csv"),
-                             output=str(tmp_path / "out.csv"), chunk_rows=500, workers=workers,
-                             preflight_rows=0, job_id="threads"))
+    job = JobSpec(model=str(package.path), input=str(tmp_path / "in.csv"),
+                  output=str(tmp_path / "out.csv"), chunk_rows=500, workers=workers,
+                  preflight_rows=0, job_id="threads")
+    report = run_job(job, workers=started_workers(job))
     assert len(report.model_loads) == 2  # this process and one worker process
     share = max(1, (os.cpu_count() or 1) // workers)
     values = set(pcsv.read_csv(tmp_path / "out.csv").column("y_PREDICTION").to_pylist())
