@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, Any, Literal
 
 import pyarrow as pa
@@ -145,10 +145,6 @@ def check_csv_batch(
 
 def json_reader(stream: IO[bytes]) -> Any:
     return pjson.open_json(stream, read_options=pjson.ReadOptions(block_size=BLOCK_SIZE))
-
-
-def parquet_batches(file: pq.ParquetFile, rows: int) -> Iterator[pa.RecordBatch]:
-    yield from file.iter_batches(batch_size=rows)
 
 
 _COLUMN_NO = re.compile(r"In CSV column #(\d+): ")
