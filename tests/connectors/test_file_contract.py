@@ -149,6 +149,16 @@ def test_output_is_invisible_until_commit(store: Store, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["out.csv", "out.parquet", "out/"])
+def test_an_output_without_chunks_publishes_the_schema(store: Store, name: str) -> None:
+    out = output(store, name)
+    out.start(TABLE.schema)
+    out.commit()
+    got = read_all(store, name.rstrip("/"))
+    assert got.num_rows == 0 and got.schema.names == TABLE.schema.names
+    assert all(not f.startswith(".") and "_temporary" not in f for f in store.files())
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.parquet", "out/"])
 def test_abort_leaves_nothing(store: Store, name: str) -> None:
     out = output(store, name)
     out.start(TABLE.schema)
