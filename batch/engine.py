@@ -28,6 +28,7 @@ from batch.dask_pool import DaskPool
 from batch.deployments import resolve_model
 from batch.errors import ConfigError, JobError
 from batch.jobs import ChunkRecord, JobRecord, JobStatus, JobStore
+from batch.models.manifest import FeatureType
 from batch.models.onnx_fastpath import model_path
 from batch.models.package import ModelPackage
 from batch.preflight import PreflightResult, independent_parts, preflight
@@ -361,6 +362,7 @@ def _pipeline(run: _Run, store: JobStore, on_progress: ProgressCallback | None,
     intake = open_intake(IntakeRequest(
         uri=spec.input, chunk_rows=run.record.chunk_rows or 1, options=spec.input_options,
         text_columns=tuple(run.package.manifest.feature_names),
+        dictionary_columns=_scored_only_categories(run),
         skip_rows=0 if run.record.chunk_bytes else skip,
     ))
     outputs: list[Output] = []
@@ -395,6 +397,16 @@ def _pipeline(run: _Run, store: JobStore, on_progress: ProgressCallback | None,
         raise
     finally:
         intake.close()
+
+
+def _scored_only_categories(run: _Run) -> tuple[str, ...]:
+    """Category features that reach no output but the model, so they may be read
+    dictionary-encoded (a passthrough or quarantine column keeps its input type)."""
+    spec = run.spec
+    if spec.passthrough_all or spec.quarantine:
+        return ()
+    return tuple(f.name for f in run.package.manifest.features
+                 if f.type is FeatureType.CATEGORY and f.name not in spec.passthrough)
 
 
 def _check_unchanged(run: _Run, intake: Intake) -> None:

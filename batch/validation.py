@@ -100,8 +100,9 @@ def coerce_features(batch: pa.RecordBatch, manifest: ModelManifest) -> FeatureFr
     for feature in manifest.features:
         idx = batch.schema.get_field_index(feature.name)
         arr = batch.column(idx) if idx >= 0 else pa.nulls(n)
-        if pa.types.is_dictionary(arr.type):
-            arr = arr.dictionary_decode()
+        if pa.types.is_dictionary(arr.type) and (
+                feature.type is not FeatureType.CATEGORY or arr.dictionary.null_count):
+            arr = arr.dictionary_decode()  # a category's rows keep their dictionary
         values, bad = _coerce(feature, arr)
         columns[feature.name] = values
         if feature.type is FeatureType.CATEGORY and arr.null_count:
@@ -179,12 +180,13 @@ def _as_float64(arr: pa.Array) -> pa.Array:
 def _to_category(arr: pa.Array) -> np.ndarray:
     if pa.types.is_null(arr.type):
         return np.full(len(arr), np.nan, dtype=object)
-    if not _is_text(arr.type):
-        arr = pc.cast(arr, pa.string())  # Arrow spells 3.0 as "3", as a CSV would
     # one Python string per distinct value, shared by its rows (not one per row)
-    encoded = pc.dictionary_encode(arr)
-    labels = np.empty(len(encoded.dictionary) + 1, dtype=object)
-    labels[:-1] = encoded.dictionary.to_numpy(zero_copy_only=False)
+    encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+    values = encoded.dictionary
+    if not _is_text(values.type):
+        values = pc.cast(values, pa.string())  # Arrow spells 3.0 as "3", as a CSV would
+    labels = np.empty(len(values) + 1, dtype=object)
+    labels[:-1] = values.to_numpy(zero_copy_only=False)
     labels[-1] = np.nan
     codes = pc.fill_null(encoded.indices, len(labels) - 1)
     return labels[codes.to_numpy(zero_copy_only=False)]  # type: ignore[no-any-return]

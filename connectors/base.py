@@ -50,6 +50,9 @@ class IntakeRequest:
     chunk_rows: int = 100_000
     options: Mapping[str, str] = field(default_factory=dict)
     text_columns: Sequence[str] = ()  # read these as text where the format allows
+    # these may come dictionary-encoded where the format stores them so (Parquet): the
+    # caller reads only their values, and decoding each row's string costs the most
+    dictionary_columns: Sequence[str] = ()
     skip_rows: int = 0  # resume: start after this many rows (skip whole parts where possible)
 
 

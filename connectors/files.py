@@ -124,8 +124,13 @@ class FileIntake:
         if self._format == "parquet":
             # no pre-buffering: it holds a whole row group's column chunks (seen: 280 MB
             # for a 500k-row group) where streaming needs one batch at a time
-            file = pq.ParquetFile(self._fs.open(path, "rb", block_size=READ_BLOCK),
-                                  pre_buffer=False)
+            handle = self._fs.open(path, "rb", block_size=READ_BLOCK)
+            file = pq.ParquetFile(handle, pre_buffer=False)
+            names = set(file.schema_arrow.names)
+            wanted = [c for c in self._request.dictionary_columns if c in names]
+            if wanted:
+                file = pq.ParquetFile(handle, pre_buffer=False, metadata=file.metadata,
+                                      read_dictionary=wanted)
             self._rows_total = sum(
                 pq.ParquetFile(self._fs.open(p, "rb")).metadata.num_rows for p in self._paths
             ) if len(self._paths) > 1 else file.metadata.num_rows

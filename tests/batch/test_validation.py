@@ -8,6 +8,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import yaml
 from numpy.testing import assert_allclose, assert_array_equal
@@ -193,6 +194,33 @@ def test_boolean_and_integer_features():
         None,
     ]
     assert features.valid.tolist() == [True, False, False, True, True]
+
+
+def test_a_dictionary_encoded_category_gives_the_same_features():
+    """Parquet categories may arrive dictionary-encoded; they score like plain text."""
+    manifest = _manifest(("code", "category"), ("size", "category"), ("x", "number"))
+    plain = pa.RecordBatch.from_pydict({
+        "code": ["b", None, "a", "b", "c"],
+        "size": [3, 4, None, 3, 4],
+        "x": [1.0, 2.0, None, 4.0, 5.0],
+    })
+    encoded = pa.RecordBatch.from_arrays(
+        [pa.DictionaryArray.from_arrays(pa.array([1, None, 0, 1, 3], pa.int32()),
+                                        pa.array(["a", "b", "unused", "c"])),
+         pc.dictionary_encode(plain.column(1)),
+         pc.dictionary_encode(plain.column(2))], names=plain.schema.names)
+    want, got = coerce_features(plain, manifest), coerce_features(encoded, manifest)
+    assert got.frame.equals(want.frame)
+    assert want.frame["code"].tolist()[::2] == ["b", "a", "c"]
+    assert want.frame["size"].tolist()[:2] == ["3", "4"]
+    assert_array_equal(got.category_missing, [False, True, True, False, False])
+    with_null = pa.DictionaryArray.from_arrays(pa.array([0, 1, 0, 1, 0], pa.int32()),
+                                               pa.array(["a", None]))
+    batch = pa.RecordBatch.from_arrays([with_null, plain.column(1), plain.column(2)],
+                                       names=plain.schema.names)
+    features = coerce_features(batch, manifest)  # a null in the dictionary: a missing row
+    assert features.frame["code"].isna().tolist() == [False, True, False, True, False]
+    assert_array_equal(features.category_missing, [False, True, True, True, False])
 
 
 @pytest.mark.parametrize("value", [np.inf, -np.inf, "inf", "-Infinity"])

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
 import pytest
 from numpy.testing import assert_allclose
 
@@ -199,3 +200,32 @@ def test_a_conversion_that_differs_is_not_tried_again(
     again = build_fast_path(package, convertible_package.estimator, scorer, sample, cache)
     assert again == differs
     assert verdict_path(cache, package).read_text() == differs.note
+
+
+def test_parquet_categories_stream_dictionary_encoded_and_score_the_same(
+    convertible_package, scoring_frame, home: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors import IntakeRequest, row_groups
+    from connectors.files import FileIntake
+
+    monkeypatch.setattr(row_groups, "MAX_GROUP_ROWS", 10)  # the file streams, in chunks
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pandas(scoring_frame, preserve_index=False), src)
+    intake = FileIntake(IntakeRequest(uri=str(src), chunk_rows=100,
+                                      dictionary_columns=("purpose", "absent")))
+    assert pa.types.is_dictionary(next(intake.batches()).schema.field("purpose").type)
+    intake.close()
+
+    def run(name: str, passthrough: tuple[str, ...]) -> pa.Table:
+        out = tmp_path / f"{name}.parquet"
+        run_job(JobSpec(model=str(convertible_package.path), input=str(src), output=str(out),
+                        passthrough=passthrough, job_id=name, chunk_rows=100, workers=2))
+        return pq.read_table(out)
+
+    encoded = run("encoded", ("id",))  # purpose reaches only the model: read encoded
+    plain = run("plain", ("id", "purpose"))  # passed through: read as it is
+    assert plain.schema.field("purpose").type == pa.string()
+    assert plain.column("purpose").to_pylist() == [
+        None if pd.isna(v) else v for v in scoring_frame["purpose"]]
+    assert encoded.equals(plain.drop_columns(["purpose"]))
