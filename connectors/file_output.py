@@ -244,13 +244,13 @@ class FileOutput:
         """Add a staged Parquet chunk to the one output file as well, so that commit
         only finishes and renames it (merging every part at the end took 27% of a
         5M-row job's time, on one core)."""
-        assert self._schema is not None
         if self._merged is None:
-            self._merged = pq.ParquetWriter(self._merged_path(), self._schema,
-                                            compression="snappy")
-        part = pq.ParquetFile(pa.BufferReader(body))
-        for i in range(part.num_row_groups):
-            self._merged.write_table(part.read_row_group(i), row_group_size=max(1, rows))
+            self._merged = self._parquet_writer(self._merged_path())
+        _copy_row_groups(pa.BufferReader(body), self._merged, rows)
+
+    def _parquet_writer(self, out: Any) -> pq.ParquetWriter:
+        assert self._schema is not None
+        return pq.ParquetWriter(out, self._schema, compression="snappy")
 
     def _close_merged(self) -> None:
         if self._merged is not None:
@@ -311,8 +311,7 @@ class FileOutput:
 
     def _publish_merged_chunks(self) -> None:
         if self._merged is None:  # no rows
-            self._merged = pq.ParquetWriter(self._merged_path(), self._schema,
-                                            compression="snappy")
+            self._merged = self._parquet_writer(self._merged_path())
             self._merged.write_table(self._schema.empty_table())  # type: ignore[union-attr]
         self._close_merged()
         merged = self._merged_path()
@@ -342,13 +341,10 @@ class FileOutput:
 
     def _merge_parquet(self, out: Any) -> None:
         assert self._schema is not None
-        with pq.ParquetWriter(out, self._schema, compression="snappy") as writer:
+        with self._parquet_writer(out) as writer:
             for receipt in self._receipts:
                 with self._fs.open(posixpath.join(self._staging, receipt["part"])) as f:
-                    part = pq.ParquetFile(f)
-                    for i in range(part.num_row_groups):
-                        writer.write_table(part.read_row_group(i),
-                                           row_group_size=max(1, receipt["rows"]))
+                    _copy_row_groups(f, writer, receipt["rows"])
             if not self._receipts:
                 writer.write_table(self._schema.empty_table())
 
@@ -393,3 +389,10 @@ class FileOutput:
             with contextlib.suppress(Exception):
                 if self._fs.exists(temporary) and not self._fs.ls(temporary, detail=False):
                     self._fs.rm(temporary, recursive=True)
+
+
+def _copy_row_groups(part: Any, writer: pq.ParquetWriter, rows: int) -> None:
+    """Append the row groups of the Parquet file ``part`` (a staged chunk) to ``writer``."""
+    staged = pq.ParquetFile(part)
+    for i in range(staged.num_row_groups):
+        writer.write_table(staged.read_row_group(i), row_group_size=max(1, rows))

@@ -115,7 +115,6 @@ class FastScorer:
     estimator loaded) only when a chunk has a row with a missing category.
     """
 
-
     def __init__(self, package: ModelPackage, model: bytes, fallback: Callable[[], Scorer],
                  threads: int = 1) -> None:
         import onnxruntime as ort
