@@ -10,20 +10,26 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from batch.deployments import DeploymentRegistry
-from batch.engine import new_job_id
 from batch.errors import BatchPredError, ConfigError
-from batch.jobs import JobStatus, JobStore
-from batch.models.builder import PackageSpec, create_package
 from batch.models.manifest import TargetType
-from batch.models.package import ModelPackage, open_package
-from batch.progress import run_with_progress, summary_line
-from batch.spec import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_ERROR_RATE, DEFAULT_PREFLIGHT_ROWS, JobSpec
-from connectors import ConnectorError
+from batch.spec import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_ERROR_RATE,
+    DEFAULT_PREFLIGHT_ROWS,
+    JobSpec,
+    parse_size,
+)
+from batch.worker_processes import default_workers, discard_prestarted, prestart
+
+if TYPE_CHECKING:
+    from batch.models.package import ModelPackage
+
+# The engine, pandas and pyarrow load inside the commands: ``score`` starts its
+# scoring processes first, and they load those on the other cores meanwhile.
 
 
 class _Group(click.Group):
@@ -46,14 +52,14 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("\ninterrupted; nothing was published", err=True)
             sys.exit(130)
-        except (BatchPredError, ConnectorError) as exc:
-            if debug:
-                raise
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
         except Exception as exc:
             if debug:
                 raise
+            from connectors import ConnectorError
+
+            if isinstance(exc, BatchPredError | ConnectorError):
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(1)
             click.echo(f"error: unexpected {type(exc).__name__}: {exc} "
                        "(run with --debug for the traceback)", err=True)
             sys.exit(1)
@@ -123,6 +129,19 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def score(**kw: Any) -> None:
     """Score INPUT with a model and write predictions to OUTPUT."""
+    if kw["executor"] == "local" and _local_bytes(kw["input_uri"]) > 2 * parse_size(
+            kw["chunk_size"]):
+        prestart(default_workers() if kw["workers"] is None else kw["workers"])
+    try:
+        _score(kw)
+    finally:
+        discard_prestarted()
+
+
+def _score(kw: dict[str, Any]) -> None:
+    from batch.engine import new_job_id
+    from batch.progress import run_with_progress, summary_line
+
     spec = JobSpec(
         model=kw["model"], input=kw["input_uri"], output=kw["output_uri"],
         input_options=_input_options(kw), output_options=_output_options(kw),
@@ -138,6 +157,18 @@ def score(**kw: Any) -> None:
     if report.already_done:
         click.echo(f"job {spec.job_id} already finished; nothing to do")
     click.echo(summary_line(report))
+
+
+def _local_bytes(uri: str) -> int:
+    """Size of a local input file or directory (0 if not local, or not there)."""
+    path = Path(uri.removeprefix("file://"))
+    if "://" in uri and not uri.startswith("file://"):
+        return 0
+    if path.is_file():
+        return path.stat().st_size
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return 0
 
 
 def _input_options(kw: dict[str, Any]) -> dict[str, str]:
@@ -168,6 +199,8 @@ def job() -> None:
 @click.argument("job_id")
 def job_show(job_id: str) -> None:
     """Print the report of job JOB_ID (or its state, if it has not finished)."""
+    from batch.jobs import JobStatus, JobStore
+
     store = JobStore()
     report = store.report(job_id)
     record = store.load(job_id)
@@ -202,6 +235,8 @@ def package() -> None:
 @click.option("--association-id", help="Column that identifies rows, to join actuals later.")
 def package_create(directory: Path, **kw: Any) -> None:
     """Write a model package to DIRECTORY from an artifact and its training data."""
+    from batch.models.builder import PackageSpec, create_package
+
     pkg = create_package(directory, PackageSpec(
         artifact=kw["artifact"], training_data=kw["training_data"], target=kw["target"],
         kind=kw["kind"], target_type=TargetType(kw["target_type"]) if kw["target_type"] else None,
@@ -215,6 +250,8 @@ def package_create(directory: Path, **kw: Any) -> None:
 @click.argument("directory", type=click.Path(path_type=Path))
 def package_info(directory: Path) -> None:
     """Print a package's manifest and digest."""
+    from batch.models.package import open_package
+
     _echo_package(open_package(directory))
 
 
@@ -235,6 +272,9 @@ def deploy() -> None:
 @click.option("--replace", is_flag=True, help="Point an existing deployment at this package.")
 def deploy_create(name: str, model: str, replace: bool) -> None:
     """Create deployment NAME for a package."""
+    from batch.deployments import DeploymentRegistry
+    from batch.models.package import open_package
+
     d = DeploymentRegistry().create(name, open_package(model), replace=replace)
     click.echo(f"deployment {d.name!r} -> {d.model_name} v{d.model_version} "
                f"({d.package_digest[:12]})")
@@ -243,6 +283,8 @@ def deploy_create(name: str, model: str, replace: bool) -> None:
 @deploy.command("list")
 def deploy_list() -> None:
     """List deployments."""
+    from batch.deployments import DeploymentRegistry
+
     deployments = DeploymentRegistry().list()
     if not deployments:
         click.echo("no deployments yet (batchpred deploy create NAME --model PKG)")
@@ -255,6 +297,8 @@ def deploy_list() -> None:
 @click.argument("name")
 def deploy_show(name: str) -> None:
     """Show deployment NAME and its package."""
+    from batch.deployments import DeploymentRegistry
+
     registry = DeploymentRegistry()
     d = registry.get(name)
     click.echo(f"deployment: {d.name}\ncreated:    {d.created_at:%Y-%m-%d %H:%M:%S %Z}")

@@ -36,7 +36,8 @@ from batch.report import JobReport
 from batch.resources import PeakMemory
 from batch.scoring import STATUS_COLUMN, ScoringOptions, output_schema
 from batch.spec import JobSpec, parse_size
-from batch.workers import ChunkJob, ChunkResult, ScoringPool, default_workers
+from batch.worker_processes import default_workers
+from batch.workers import ChunkJob, ChunkResult, ScoringPool
 from batch.writer import OrderedWriter
 from connectors import (
     Intake,

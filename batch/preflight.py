@@ -23,7 +23,8 @@ from batch.models.package import ModelPackage
 from batch.scoring import ScoringOptions, output_schema
 from batch.spec import JobSpec, parse_size
 from batch.validation import coerce_features
-from batch.workers import ChunkJob, default_workers, run_limited, threads_per_worker
+from batch.worker_processes import default_workers, threads_per_worker
+from batch.workers import ChunkJob, run_limited
 from connectors import IntakeRequest, open_intake
 
 MIN_CHUNK_ROWS = 1_000

@@ -7,34 +7,23 @@ so N workers do not oversubscribe the machine, and loads each model once.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from batch.errors import JobError
-from batch.models.cache import configure_process_cache, process_cache
+from batch.models.cache import process_cache
 from batch.models.package import ModelPackage
 from batch.scoring import STATUS_COLUMN, STATUS_OK, ScoringOptions, score_batch
-
-THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
-_limits: Any = None
+from batch.worker_processes import start_processes, take_prestarted, threads_per_worker
 
 
 class Partition(Protocol):
@@ -71,61 +60,6 @@ class ChunkResult:
     encoded: bytes | None = None
     failures: pa.RecordBatch | None = None  # "row" (in chunk) and "status" of failed rows
     quarantine: pa.RecordBatch | bytes | None = None
-
-
-def default_workers() -> int:
-    return os.cpu_count() or 1
-
-
-def threads_per_worker(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
-
-
-@contextmanager
-def _thread_env(threads: int) -> Iterator[None]:
-    saved = {var: os.environ.get(var) for var in THREAD_VARS}
-    os.environ.update({var: str(threads) for var in THREAD_VARS})
-    try:
-        yield
-    finally:
-        for var, value in saved.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
-
-
-@contextmanager
-def _main_not_reimported() -> Iterator[None]:
-    """Start workers without re-running the caller's ``__main__``.
-
-    Spawned children normally re-import the main script, which runs an
-    unguarded script's job again in every worker. Workers need nothing from
-    ``__main__``, so hide it while they start.
-    """
-    main = sys.modules.get("__main__")
-    names: tuple[str, ...] = ("__file__", "__spec__")
-    saved: dict[str, Any] = {k: main.__dict__[k] for k in names if main and k in main.__dict__}
-    try:
-        if main is not None:
-            main.__dict__.pop("__file__", None)
-            main.__dict__["__spec__"] = None
-        yield
-    finally:
-        if main is not None:
-            main.__dict__.update(saved)
-            if "__spec__" not in saved:
-                main.__dict__.pop("__spec__", None)
-
-
-def _init_worker(threads: int) -> None:
-    global _limits
-    for var in THREAD_VARS:
-        os.environ[var] = str(threads)
-    from threadpoolctl import threadpool_limits
-
-    _limits = threadpool_limits(limits=threads)
-    configure_process_cache(threads=threads)
 
 
 def to_ipc(batch: pa.RecordBatch) -> bytes:
@@ -200,17 +134,9 @@ class ScoringPool:
         self._executor: ProcessPoolExecutor | None = None
         self._starting: list[Future[int]] = []  # done when its worker has started up
         if workers > 0:
-            threads = self._threads
-            self._executor = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(threads,),
-            )
-            # Children start on submit and copy the environment then: start them all
-            # now, so the thread limits apply before numpy loads in them.
-            with _thread_env(threads), _main_not_reimported():
-                self._starting = [self._executor.submit(os.getpid) for _ in range(workers)]
+            started = (take_prestarted(workers, self._threads)
+                       or start_processes(workers, self._threads))
+            self._executor, self._starting = started.executor, started.starting
 
     def map_ordered(self, chunks: Iterable[pa.RecordBatch | Partition]) -> Iterator[ChunkResult]:
         """Yield results in input order, with at most ``3 * workers + 1`` chunks in flight.

@@ -1,16 +1,42 @@
-"""Model packages: manifest, loaders by artifact kind, and the per-process cache."""
+"""Model packages: manifest, loaders by artifact kind, and the per-process cache.
 
-from batch.models.cache import ModelCache, configure_process_cache, process_cache
-from batch.models.manifest import (
-    Artifact,
-    Feature,
-    FeatureType,
-    ModelManifest,
-    Target,
-    TargetType,
-    read_manifest,
-)
-from batch.models.package import ModelPackage, open_package, package_digest
+The names below load on first use, so importing one light module of this
+package (the manifest, for its enums) does not load pandas and the loaders.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from batch.models.cache import ModelCache, configure_process_cache, process_cache
+    from batch.models.manifest import (
+        Artifact,
+        Feature,
+        FeatureType,
+        ModelManifest,
+        Target,
+        TargetType,
+        read_manifest,
+    )
+    from batch.models.package import ModelPackage, open_package, package_digest
+
+_LAZY = {
+    "Artifact": "batch.models.manifest",
+    "Feature": "batch.models.manifest",
+    "FeatureType": "batch.models.manifest",
+    "ModelCache": "batch.models.cache",
+    "ModelManifest": "batch.models.manifest",
+    "ModelPackage": "batch.models.package",
+    "Target": "batch.models.manifest",
+    "TargetType": "batch.models.manifest",
+    "configure_process_cache": "batch.models.cache",
+    "open_package": "batch.models.package",
+    "package_digest": "batch.models.package",
+    "process_cache": "batch.models.cache",
+    "read_manifest": "batch.models.manifest",
+}
 
 __all__ = [
     "Artifact",
@@ -27,3 +53,9 @@ __all__ = [
     "process_cache",
     "read_manifest",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'batch.models' has no attribute {name!r}")
+    return getattr(import_module(_LAZY[name]), name)

@@ -1,0 +1,107 @@
+"""``batchpred score`` starts its scoring processes before it loads the engine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pyarrow.csv as pcsv
+import pytest
+from click.testing import CliRunner
+
+from batch import progress, worker_processes, workers
+from batch.cli import cli
+from batch.worker_processes import WorkerProcesses, threads_per_worker
+
+EVENTS: list[str] = []
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[WorkerProcesses]:
+    """Every process pool started, by the command line or by the engine; EVENTS says
+    whether each started before or after the job."""
+    pools: list[WorkerProcesses] = []
+    EVENTS.clear()
+    real_start, real_run = worker_processes.start_processes, progress.run_with_progress
+
+    def recording_start(count: int, threads: int) -> WorkerProcesses:
+        EVENTS.append("processes")
+        pools.append(real_start(count, threads))
+        return pools[-1]
+
+    def recording_run(*args: Any, **kwargs: Any) -> Any:
+        EVENTS.append("job")
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(worker_processes, "start_processes", recording_start)
+    monkeypatch.setattr(workers, "start_processes", recording_start)
+    monkeypatch.setattr(progress, "run_with_progress", recording_run)
+    return pools
+
+
+def _score(credit, home: Path, out: Path, *extra: str) -> str:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(cli, [
+        "score", "--model", str(credit.package), "--input", str(credit.csv), "--output",
+        str(out), "--passthrough", "loan_id", "--workers", "2", "--quiet", *extra,
+    ], env={"BATCHPRED_HOME": str(home)}, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _pids(pool: WorkerProcesses) -> list[int]:
+    return [f.result(timeout=60) for f in pool.starting]
+
+
+def test_the_job_scores_in_the_processes_started_first(credit, home, tmp_path,
+                                                       started) -> None:  # type: ignore[no-untyped-def]
+    assert credit.csv.stat().st_size > 2 * 16_000
+    out = tmp_path / "scored.csv"
+    _score(credit, home, out, "--chunk-size", "16KB", "--job-id", "early")
+    # one pool, started by the command line before the job, and used by the job
+    assert EVENTS == ["processes", "job"]
+    assert [(p.workers, p.threads) for p in started] == [(1, threads_per_worker(2))]
+    assert worker_processes._prestarted is None
+    assert pcsv.read_csv(out).column("loan_id").to_pylist() == (
+        credit.table.column("loan_id").to_pylist())
+    assert not any(psutil.pid_exists(pid) for pid in _pids(started[0]))
+
+
+def test_processes_a_job_does_not_need_are_stopped(credit, home, tmp_path,
+                                                   started) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "scored.csv"
+    _score(credit, home, out, "--chunk-size", "16KB", "--job-id", "twice")
+    output = _score(credit, home, out, "--chunk-size", "16KB", "--job-id", "twice")
+    assert "already finished; nothing to do" in output
+    assert len(started) == 2  # the second run started its processes, then stopped them
+    assert worker_processes._prestarted is None
+    assert not any(psutil.pid_exists(pid) for pid in _pids(started[1]))
+
+
+def test_a_small_input_starts_no_processes_early(credit, home, tmp_path,
+                                                 started) -> None:  # type: ignore[no-untyped-def]
+    _score(credit, home, tmp_path / "scored.csv", "--chunk-size", "8MB")
+    assert EVENTS == ["job"]  # one chunk: this process scores it alone
+
+
+def test_prestarted_processes_of_another_shape_are_left() -> None:
+    worker_processes.prestart(3)
+    try:
+        assert worker_processes.take_prestarted(1, threads_per_worker(2)) is None
+        taken = worker_processes.take_prestarted(2, threads_per_worker(3))
+        assert taken is not None and len(_pids(taken)) == 2
+        taken.executor.shutdown()
+    finally:
+        worker_processes.discard_prestarted()
+
+
+def test_the_command_line_loads_no_engine_before_the_command_runs() -> None:
+    code = ("import sys, batch.cli; "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'numpy', 'batch.engine') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ})
+    assert out.stdout.strip() == "[]"
