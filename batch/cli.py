@@ -16,6 +16,7 @@ import click
 
 from batch.errors import BatchPredError, ConfigError
 from batch.models.manifest import TargetType
+from batch.process_exit import skip_final_collection
 from batch.spec import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_ERROR_RATE,
@@ -319,6 +320,7 @@ def quickstart(rows: int, directory: Path | None, workers: int | None) -> None:
 
 
 def main() -> None:
+    skip_final_collection()
     cli.main()
 
 
