@@ -150,6 +150,7 @@ def measure(cmd: list[str], env: dict[str, str] | None = None,
     parent = psutil.Process(proc.pid)
     peak = 0
     seen: dict[int, float] = {}  # CPU seconds of each process of the tree, last sampled
+    killed_at = None
     while proc.poll() is None:
         try:
             tree = [parent, *parent.children(recursive=True)]
@@ -159,10 +160,11 @@ def measure(cmd: list[str], env: dict[str, str] | None = None,
                 seen[p.pid] = times.user + times.system
         except psutil.Error:
             pass
-        if kill_when is not None and kill_when():
+        if kill_when is not None and killed_at is None and kill_when():
             os.killpg(proc.pid, signal.SIGKILL)
+            killed_at = time.perf_counter()  # the job's time ends here, not when we next look
         time.sleep(0.05)
-    wall = time.perf_counter() - started
+    wall = (killed_at or time.perf_counter()) - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     # a killed tree's workers are reaped by init, not here: count what was sampled of them
