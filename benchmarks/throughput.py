@@ -15,6 +15,7 @@ the process tree, and prints a table with batchpred's ratios to the others.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -163,7 +164,8 @@ def measure(cmd: list[str], env: dict[str, str] | None = None,
         if kill_when is not None and killed_at is None and kill_when():
             os.killpg(proc.pid, signal.SIGKILL)
             killed_at = time.perf_counter()  # the job's time ends here, not when we next look
-        time.sleep(0.05)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.05)  # returns as soon as it ends: its wall time is exact
     wall = (killed_at or time.perf_counter()) - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
