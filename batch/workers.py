@@ -111,11 +111,13 @@ def run_limited(job: ChunkJob, chunk: pa.RecordBatch | Partition, threads: int) 
 
     An uncapped OpenMP pool that shares its cores with other scorers costs far
     more than it gains (seen: a second per call for gradient boosting on 2 cores).
+    The controller is threadpoolctl's cached one: finding the loaded libraries
+    takes milliseconds, and is done again only when new modules were imported.
     """
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import get_cached_controller
 
     process_cache().get(job.package, job.fast_model)  # load first: limits apply to loaded libraries
-    with threadpool_limits(limits=threads):
+    with get_cached_controller().limit(limits=threads):
         return run_chunk(job, chunk)
 
 
