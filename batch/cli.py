@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from pydantic import ValidationError
 
 from batch.errors import BatchPredError, ConfigError
 from batch.models.manifest import TargetType
@@ -22,6 +23,7 @@ from batch.spec import (
     DEFAULT_MAX_ERROR_RATE,
     DEFAULT_PREFLIGHT_ROWS,
     JobSpec,
+    new_job_id,
     parse_size,
 )
 from batch.worker_processes import default_workers, discard_prestarted, prestart
@@ -130,31 +132,40 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def score(**kw: Any) -> None:
     """Score INPUT with a model and write predictions to OUTPUT."""
-    if kw["executor"] == "local" and _local_bytes(kw["input_uri"]) > 2 * parse_size(
-            kw["chunk_size"]):
-        prestart(default_workers() if kw["workers"] is None else kw["workers"])
+    spec = _job_spec(kw)
+    if spec.executor == "local" and _local_bytes(spec.input) > 2 * parse_size(spec.chunk_size):
+        prestart(default_workers() if spec.workers is None else spec.workers)
     try:
-        _score(kw)
+        _run(spec, quiet=kw["quiet"])
     finally:
         discard_prestarted()
 
 
-def _score(kw: dict[str, Any]) -> None:
-    from batch.engine import new_job_id
+def _job_spec(kw: dict[str, Any]) -> JobSpec:
+    """The job the options describe; a bad value is one line naming its option."""
+    try:
+        return JobSpec(
+            model=kw["model"], input=kw["input_uri"], output=kw["output_uri"],
+            input_options=_input_options(kw), output_options=_output_options(kw),
+            chunk_rows=kw["chunk_rows"], chunk_size=kw["chunk_size"], workers=kw["workers"],
+            passthrough=tuple(kw["passthrough"]), passthrough_all=kw["passthrough_all"],
+            overwrite=kw["overwrite"], job_id=kw["job_id"] or new_job_id(),
+            resume=kw["resume"], max_error_rate=kw["max_error_rate"],
+            max_failed_rows=kw["max_failed_rows"], quarantine=kw["quarantine"],
+            preflight_rows=kw["preflight_rows"], executor=kw["executor"],
+            dask_address=kw["dask_address"], onnx=kw["onnx"],
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        option = "--" + "-".join(str(part) for part in error["loc"]).replace("_", "-")
+        raise ConfigError(f"{option}: {error['msg'].removeprefix('Value error, ')}") from exc
+
+
+def _run(spec: JobSpec, *, quiet: bool) -> None:
     from batch.progress import run_with_progress, summary_line
 
-    spec = JobSpec(
-        model=kw["model"], input=kw["input_uri"], output=kw["output_uri"],
-        input_options=_input_options(kw), output_options=_output_options(kw),
-        chunk_rows=kw["chunk_rows"], chunk_size=kw["chunk_size"], workers=kw["workers"],
-        passthrough=tuple(kw["passthrough"]), passthrough_all=kw["passthrough_all"],
-        overwrite=kw["overwrite"], job_id=kw["job_id"] or new_job_id(), resume=kw["resume"],
-        max_error_rate=kw["max_error_rate"], max_failed_rows=kw["max_failed_rows"],
-        quarantine=kw["quarantine"], preflight_rows=kw["preflight_rows"],
-        executor=kw["executor"], dask_address=kw["dask_address"], onnx=kw["onnx"],
-    )
     click.echo(f"job {spec.job_id}", err=True)
-    report = run_with_progress(spec, quiet=kw["quiet"])
+    report = run_with_progress(spec, quiet=quiet)
     if report.already_done:
         click.echo(f"job {spec.job_id} already finished; nothing to do")
     click.echo(summary_line(report))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from batch.preflight import PreflightResult, independent_parts, preflight
 from batch.report import JobReport
 from batch.resources import PeakMemory
 from batch.scoring import STATUS_COLUMN, ScoringOptions, output_schema
-from batch.spec import JobSpec, parse_size
+from batch.spec import JobSpec, new_job_id, parse_size
 from batch.worker_processes import default_workers
 from batch.workers import ChunkJob, ChunkResult, ScoringPool
 from batch.writer import OrderedWriter
@@ -55,10 +54,6 @@ from connectors import (
 ProgressCallback = Callable[[Progress, JobReport], None]
 _RESUME_KEYS = ("input", "output", "input_options", "output_options", "passthrough",
                 "passthrough_all", "quarantine")
-
-
-def new_job_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
 
 
 @dataclass(slots=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -26,6 +28,11 @@ def parse_size(text: str) -> int:
     if not m or unit not in _UNITS:
         raise ValueError(f"{text!r} is not a size (examples: 8MB, 512KiB, 1GB)")
     return int(float(m.group(1)) * _UNITS[unit])
+
+
+def new_job_id() -> str:
+    """A job id from the time and a random suffix: ``20261129-221500-1a2b3c4d``."""
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
 
 
 class JobSpec(BaseModel):

@@ -53,12 +53,12 @@ from prefect.tasks import Task, exponential_backoff
 
 from batch.budget import ErrorBudgetExceeded
 from batch.deployments import resolve_model
-from batch.engine import JobPlan, JobWorkers, new_job_id, plan_job, run_job
+from batch.engine import JobPlan, JobWorkers, plan_job, run_job
 from batch.errors import ModelOutputError
 from batch.jobs import JobStatus, JobStore
 from batch.models.package import ModelPackage
 from batch.report import JobReport
-from batch.spec import JobSpec
+from batch.spec import JobSpec, new_job_id
 from connectors import OutputError, Progress
 from flows.settings import FlowSettings
 

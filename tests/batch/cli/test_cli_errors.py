@@ -98,3 +98,20 @@ def test_debug_shows_the_traceback(credit, run, tmp_path: Path) -> None:
               "--output", str(tmp_path / "o.csv"), "--debug")
     assert res.returncode == 1
     assert "Traceback" in res.stderr and "SourceNotFoundError" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "needle"),
+    [
+        ("--chunk-size", "abc", "--chunk-size: 'abc' is not a size (examples: 8MB"),
+        ("--chunk-size", "10B", "--chunk-size: chunk_size '10B' is below 1KiB"),
+        ("--job-id", "a/b", "--job-id: job id 'a/b' must be 1-100 letters"),
+    ],
+)
+def test_bad_option_values_name_the_option(credit, run, tmp_path: Path, option: str,
+                                           value: str, needle: str) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    res = run("score", "--model", str(credit.package), "--input", str(credit.csv),
+              "--output", str(out_dir / "scored.csv"), option, value)
+    assert_failed_cleanly(res, out_dir, needle)
