@@ -24,9 +24,8 @@ from batch.spec import (
     DEFAULT_PREFLIGHT_ROWS,
     JobSpec,
     new_job_id,
-    parse_size,
 )
-from batch.worker_processes import default_workers, discard_prestarted, prestart
+from batch.worker_processes import discard_prestarted, prestart
 
 if TYPE_CHECKING:
     from batch.models.package import ModelPackage
@@ -133,8 +132,8 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 def score(**kw: Any) -> None:
     """Score INPUT with a model and write predictions to OUTPUT."""
     spec = _job_spec(kw)
-    if spec.executor == "local" and _local_bytes(spec.input) > 2 * parse_size(spec.chunk_size):
-        prestart(default_workers() if spec.workers is None else spec.workers)
+    if spec.executor == "local" and spec.several_chunks(_local_bytes(spec.input)):
+        prestart(spec.scorers())  # the workers the engine would start (JobWorkers.plan)
     try:
         _run(spec, quiet=kw["quiet"])
     finally:

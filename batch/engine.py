@@ -34,8 +34,7 @@ from batch.preflight import PreflightResult, independent_parts, preflight
 from batch.report import JobReport
 from batch.resources import PeakMemory
 from batch.scoring import STATUS_COLUMN, ScoringOptions, output_schema
-from batch.spec import JobSpec, new_job_id, parse_size
-from batch.worker_processes import default_workers
+from batch.spec import JobSpec, new_job_id
 from batch.workers import ChunkJob, ChunkResult, ScoringPool
 from batch.writer import OrderedWriter
 from connectors import (
@@ -215,13 +214,13 @@ class JobWorkers:
         self.pool: ScoringPool | DaskPool | None = None
 
     def scorers(self) -> int:
-        return default_workers() if self.spec.workers is None else self.spec.workers
+        return self.spec.scorers()
 
     def plan(self, ranges: int | None, input_bytes: int | None) -> None:
         """Start ``scorers - 1`` local workers when the input makes more than one chunk."""
-        target = parse_size(self.spec.chunk_size)
+        spec = self.spec
         several = (ranges or 0) > 1 or (
-            ranges is None and self.spec.chunk_rows is None and (input_bytes or 0) > 2 * target)
+            ranges is None and spec.chunk_rows is None and spec.several_chunks(input_bytes))
         if (self._start and self.spec.executor == "local" and self.scorers() > 1 and several
                 and self.pool is None):
             self.pool = ScoringPool(self.package, _scoring_options(self.spec),

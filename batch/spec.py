@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from batch.worker_processes import default_workers
+
 DEFAULT_CHUNK_SIZE = "8MB"
 DEFAULT_MAX_ERROR_RATE = 0.05
 DEFAULT_PREFLIGHT_ROWS = 2_000
@@ -72,6 +74,14 @@ class JobSpec(BaseModel):
                        "onnxruntime when their ONNX conversion matches on the pre-flight rows.")
     preflight_rows: int = Field(default=DEFAULT_PREFLIGHT_ROWS, ge=0, description="Score "
                                 "this many leading rows first and fail fast (0: off).")
+
+    def scorers(self) -> int:
+        """Local scoring processes, this one included (default: one per core)."""
+        return default_workers() if self.workers is None else self.workers
+
+    def several_chunks(self, input_bytes: int | None) -> bool:
+        """Whether ``input_bytes`` of input make more than one chunk of ``chunk_size``."""
+        return (input_bytes or 0) > 2 * parse_size(self.chunk_size)
 
     @field_validator("chunk_size")
     @classmethod
