@@ -142,7 +142,8 @@ class ScoringPool:
 
     def map_ordered(self, chunks: Iterable[pa.RecordBatch | Partition]) -> Iterator[ChunkResult]:
         """Yield results in input order, with at most ``3 * workers + 1`` chunks in flight.
-        While the workers start up (a second or so), this process scores every chunk.
+        While the workers start up, each has one chunk queued and this process scores
+        the others, on past a full window if the start takes long.
 
         A chunk is a batch (sent to the worker as Arrow IPC) or a partition the
         worker reads itself.
@@ -159,13 +160,17 @@ class ScoringPool:
         try:
             for chunk in chunks:
                 busy = sum(1 for f in window if not f.done())
-                if self.inline and (busy >= 2 * self.workers or not self.started()):
-                    # the workers have a queue, or are not up yet: score this one here
+                started = self.started()
+                # a worker keeps two chunks queued, one while it starts up (it begins the
+                # moment it is up, not when this process is done with its own chunk)
+                if self.inline and busy >= (2 if started else 1) * self.workers:
                     window.append(self._run_inline(chunk))
                 else:
                     payload = to_ipc(chunk) if isinstance(chunk, pa.RecordBatch) else chunk
                     window.append(self._executor.submit(run_chunk, self.job, payload))
-                while len(window) >= limit or (window and window[0].done()):
+                # while the workers start, this process scores on past a full window
+                cap = limit if started or not self.inline else 4 * limit
+                while len(window) >= cap or (window and window[0].done()):
                     yield self._collect(window.popleft())
             while window:
                 yield self._collect(window.popleft())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 import pandas as pd
@@ -122,20 +121,26 @@ def test_run_job_with_two_workers(tmp_path, slow_package, scoring_frame, write_t
         scoring_frame[list(slow_package.features)]).tolist()
 
 
-def test_this_process_scores_on_while_the_worker_starts(hgb_package, scoring_frame):
-    """A worker takes a second or so to start: until it is up, this process scores
-    every chunk (and they are yielded at once); then the worker takes its share."""
+def test_the_worker_has_a_chunk_queued_while_it_starts(hgb_package, scoring_frame):
+    """A worker takes a second or so to start: meanwhile one chunk waits for it and
+    this process scores the next ones, on past a full window (3 * workers + 1), so
+    the worker begins the moment it is up and neither waits for the other."""
     batches = _uneven_chunks(scoring_frame, CHUNKS)
     with ScoringPool(hgb_package.package, ScoringOptions(), workers=1, inline=True) as pool:
         assert not pool.started()  # a new process takes far longer than this line
-        (head,) = pool.map_ordered(iter(batches[:1]))
-        assert head.pid == os.getpid()
-        deadline = time.monotonic() + 60
-        while not pool.started():
-            assert time.monotonic() < deadline, "the worker never started"
-            time.sleep(0.01)
-        results = [head, *pool.map_ordered(iter(batches[1:]))]
+        up_when_taken: list[bool] = []
+
+        def chunks():
+            for batch in batches:
+                up_when_taken.append(pool.started())
+                yield batch
+
+        results = list(pool.map_ordered(chunks()))
     pids = [r.pid for r in results]
+    before_up = up_when_taken.index(True) if True in up_when_taken else len(batches)
+    assert before_up > 3 * 1 + 1, "this process stopped at a full window"
+    assert pids[0] != os.getpid()  # queued for the worker, not scored here
+    assert pids[1:before_up] == [os.getpid()] * (before_up - 1)
     assert len(set(pids)) == 2 and set(pool.loads_by_pid.values()) == {1}
     out = pa.Table.from_batches([r.batch for r in results]).to_pandas()
     assert_allclose(out[["defaulted_0_PREDICTION", "defaulted_1_PREDICTION"]].to_numpy(),
