@@ -87,12 +87,13 @@ class JobSpec(BaseModel):
     @classmethod
     def _check_size(cls, value: str) -> str:
         if parse_size(value) < 1024:
-            raise ValueError(f"chunk_size {value!r} is below 1KiB")
+            raise ValueError(f"{value!r} is below the 1KiB minimum")
         return value
 
     @field_validator("job_id")
     @classmethod
     def _check_job_id(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", value):
-            raise ValueError(f"job id {value!r} must be 1-100 letters, digits, '.', '_' or '-'")
+            raise ValueError(f"{value!r} is not a job id: use 1-100 letters, digits, '.', "
+                             "'_' or '-', starting with a letter or digit")
         return value

@@ -61,8 +61,10 @@ def job_from_mapping(data: dict[str, Any], *, source: str = "job") -> JobSpec:
             known = ", ".join(JobSpec.model_fields)
             raise ConfigError(f"{source}: unknown field {field!r} (known fields: {known})"
                               ) from None
-        value = f" (got {error['input']!r})" if error["type"] != "missing" else ""
-        raise ConfigError(f"{source}: field {field!r}: {error['msg']}{value}") from None
+        msg = error["msg"].removeprefix("Value error, ")
+        # a validator of ours names the value itself; pydantic's own messages do not
+        value = "" if error["type"] in ("missing", "value_error") else f" (got {error['input']!r})"
+        raise ConfigError(f"{source}: field {field!r}: {msg}{value}") from None
 
 
 def with_job_id(spec: JobSpec, job_id: str) -> JobSpec:

@@ -73,3 +73,8 @@ def test_bad_job_file_is_one_line_naming_the_field(credit: Credit, tmp_path: Pat
         load_job_file(_job_file(tmp_path / "zero.yaml", credit, chunk_rows=0))
     assert str(info.value) == (f"{tmp_path / 'zero.yaml'}: field 'chunk_rows': Input should "
                                "be greater than or equal to 1 (got 0)")
+    # the job spec's own checks name the value once, without pydantic's prefix
+    with pytest.raises(ConfigError) as info:
+        load_job_file(_job_file(tmp_path / "tiny.yaml", credit, chunk_size="10B"))
+    assert str(info.value) == (f"{tmp_path / 'tiny.yaml'}: field 'chunk_size': '10B' is "
+                               "below the 1KiB minimum")

@@ -104,8 +104,8 @@ def test_debug_shows_the_traceback(credit, run, tmp_path: Path) -> None:
     ("option", "value", "needle"),
     [
         ("--chunk-size", "abc", "--chunk-size: 'abc' is not a size (examples: 8MB"),
-        ("--chunk-size", "10B", "--chunk-size: chunk_size '10B' is below 1KiB"),
-        ("--job-id", "a/b", "--job-id: job id 'a/b' must be 1-100 letters"),
+        ("--chunk-size", "10B", "--chunk-size: '10B' is below the 1KiB minimum"),
+        ("--job-id", "a/b", "--job-id: 'a/b' is not a job id: use 1-100 letters"),
     ],
 )
 def test_bad_option_values_name_the_option(credit, run, tmp_path: Path, option: str,
