@@ -13,25 +13,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import ValidationError
 
 from batch.errors import BatchPredError, ConfigError
-from batch.models.manifest import TargetType
-from batch.process_exit import skip_final_collection
-from batch.spec import (
+from batch.job_options import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_ERROR_RATE,
     DEFAULT_PREFLIGHT_ROWS,
-    JobSpec,
-    new_job_id,
+    several_chunks,
 )
-from batch.worker_processes import discard_prestarted, prestart
+from batch.models.kinds import TargetType
+from batch.process_exit import skip_final_collection
+from batch.worker_processes import discard_prestarted, prestart, scorers
 
 if TYPE_CHECKING:
     from batch.models.package import ModelPackage
+    from batch.spec import JobSpec
 
-# The engine, pandas and pyarrow load inside the commands: ``score`` starts its
-# scoring processes first, and they load those on the other cores meanwhile.
+# The job spec (pydantic), the engine, pandas and pyarrow load inside the commands:
+# ``score`` starts its scoring processes first, and they load on the other cores
+# meanwhile.
 
 
 class _Group(click.Group):
@@ -131,17 +131,31 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def score(**kw: Any) -> None:
     """Score INPUT with a model and write predictions to OUTPUT."""
-    spec = _job_spec(kw)
-    if spec.executor == "local" and spec.several_chunks(_local_bytes(spec.input)):
-        prestart(spec.scorers())  # the workers the engine would start (JobWorkers.plan)
+    _start_workers(kw)
     try:
-        _run(spec, quiet=kw["quiet"])
+        _run(_job_spec(kw), quiet=kw["quiet"])
     finally:
         discard_prestarted()
 
 
+def _start_workers(kw: dict[str, Any]) -> None:
+    """Start the workers the engine would start (``JobWorkers.plan``) first thing: they
+    load their libraries on the other cores while this process loads the job spec
+    and the engine. A bad option starts none; the job spec reports it."""
+    try:
+        several = several_chunks(kw["chunk_size"], _local_bytes(kw["input_uri"]))
+    except ValueError:
+        return
+    if kw["executor"] == "local" and several:
+        prestart(scorers(kw["workers"]))
+
+
 def _job_spec(kw: dict[str, Any]) -> JobSpec:
     """The job the options describe; a bad value is one line naming its option."""
+    from pydantic import ValidationError
+
+    from batch.spec import JobSpec, new_job_id
+
     try:
         return JobSpec(
             model=kw["model"], input=kw["input_uri"], output=kw["output_uri"],

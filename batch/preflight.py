@@ -17,11 +17,12 @@ from typing import Any
 import pyarrow as pa
 
 from batch.budget import ErrorBudget
+from batch.job_options import parse_size
 from batch.models.cache import process_cache
 from batch.models.onnx_fastpath import FastPath, build_fast_path, kept_fast_path, model_path
 from batch.models.package import ModelPackage
 from batch.scoring import ScoringOptions, output_schema
-from batch.spec import JobSpec, parse_size
+from batch.spec import JobSpec
 from batch.validation import coerce_features
 from batch.worker_processes import default_workers, threads_per_worker
 from batch.workers import ChunkJob, run_limited

@@ -9,27 +9,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from batch.worker_processes import default_workers
-
-DEFAULT_CHUNK_SIZE = "8MB"
-DEFAULT_MAX_ERROR_RATE = 0.05
-DEFAULT_PREFLIGHT_ROWS = 2_000
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)?\s*$", re.I)
-_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 1024, "m": 1e6, "mb": 1e6,
-          "mib": 1 << 20, "g": 1e9, "gb": 1e9, "gib": 1 << 30}
-
-
-def parse_size(text: str) -> int:
-    """``"8MB"`` -> 8_000_000; ``"8MiB"`` -> 8_388_608.
-
-    Raises:
-        ValueError: not a size.
-    """
-    m = _SIZE.match(text)
-    unit = (m.group(2) or "").lower() if m else ""
-    if not m or unit not in _UNITS:
-        raise ValueError(f"{text!r} is not a size (examples: 8MB, 512KiB, 1GB)")
-    return int(float(m.group(1)) * _UNITS[unit])
+from batch.job_options import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_ERROR_RATE,
+    DEFAULT_PREFLIGHT_ROWS,
+    MIN_CHUNK_BYTES,
+    parse_size,
+    several_chunks,
+)
+from batch.worker_processes import scorers
 
 
 def new_job_id() -> str:
@@ -77,16 +65,16 @@ class JobSpec(BaseModel):
 
     def scorers(self) -> int:
         """Local scoring processes, this one included (default: one per core)."""
-        return default_workers() if self.workers is None else self.workers
+        return scorers(self.workers)
 
     def several_chunks(self, input_bytes: int | None) -> bool:
         """Whether ``input_bytes`` of input make more than one chunk of ``chunk_size``."""
-        return (input_bytes or 0) > 2 * parse_size(self.chunk_size)
+        return several_chunks(self.chunk_size, input_bytes)
 
     @field_validator("chunk_size")
     @classmethod
     def _check_size(cls, value: str) -> str:
-        if parse_size(value) < 1024:
+        if parse_size(value) < MIN_CHUNK_BYTES:
             raise ValueError(f"{value!r} is below the 1KiB minimum")
         return value
 

@@ -32,6 +32,11 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+def scorers(workers: int | None) -> int:
+    """Local scoring processes for a job's ``workers`` option (default: one per core)."""
+    return default_workers() if workers is None else workers
+
+
 def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,9 @@ from pydantic import (
 )
 
 from batch.errors import PackageError
+from batch.models.kinds import FeatureType, TargetType
 
 MANIFEST_NAME = "model.yaml"
-
-
-class TargetType(StrEnum):
-    REGRESSION = "regression"
-    BINARY = "binary"
-    MULTICLASS = "multiclass"
-
-
-class FeatureType(StrEnum):
-    NUMBER = "number"
-    INTEGER = "integer"
-    CATEGORY = "category"
-    BOOLEAN = "boolean"
 
 
 class _Frozen(BaseModel):

@@ -98,10 +98,29 @@ def test_prestarted_processes_of_another_shape_are_left() -> None:
         worker_processes.discard_prestarted()
 
 
+@pytest.mark.parametrize(("option", "value", "early"), [
+    ("--job-id", "a/b", ["processes"]),  # started, then stopped: the job id is checked after
+    ("--chunk-size", "lots", []),  # not a size: nothing to decide on
+])
+def test_a_bad_option_leaves_no_processes(credit, home, tmp_path, started, option, value,
+                                          early) -> None:  # type: ignore[no-untyped-def]
+    args = ["--chunk-size", "16KB", option, value] if option != "--chunk-size" else [
+        option, value]
+    result = CliRunner().invoke(cli, [
+        "score", "--model", str(credit.package), "--input", str(credit.csv), "--output",
+        str(tmp_path / "scored.csv"), "--workers", "2", *args,
+    ], env={"BATCHPRED_HOME": str(home)})
+    assert result.exit_code == 1 and result.output.startswith(f"error: {option}: {value!r}")
+    assert early == EVENTS
+    assert worker_processes._prestarted is None
+    assert not any(psutil.pid_exists(pid) for pool in started for pid in _pids(pool))
+
+
 def test_the_command_line_loads_no_engine_before_the_command_runs() -> None:
+    """Not even pydantic and the job spec: the workers start before those load."""
     code = ("import sys, batch.cli; "
-            "print(sorted(m for m in ('pandas', 'pyarrow', 'numpy', 'batch.engine') "
-            "if m in sys.modules))")
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'numpy', 'pydantic', 'batch.spec', "
+            "'batch.engine') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ})
     assert out.stdout.strip() == "[]"
