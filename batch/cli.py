@@ -141,7 +141,8 @@ def score(**kw: Any) -> None:
 def _start_workers(kw: dict[str, Any]) -> None:
     """Start the workers the engine would start (``JobWorkers.plan``) first thing: they
     load their libraries on the other cores while this process loads the job spec
-    and the engine. A bad option starts none; the job spec reports it."""
+    and the engine. A chunk size that is no size starts none; the job spec reports
+    it, as it does any other bad option (``score`` then stops the workers)."""
     try:
         several = several_chunks(kw["chunk_size"], _local_bytes(kw["input_uri"]))
     except ValueError:

@@ -143,7 +143,7 @@ class ScoringPool:
     def map_ordered(self, chunks: Iterable[pa.RecordBatch | Partition]) -> Iterator[ChunkResult]:
         """Yield results in input order, with at most ``3 * workers + 1`` chunks in flight.
         While the workers start up, each has one chunk queued and this process scores
-        the others, on past a full window if the start takes long.
+        the others, up to four times that window if the start takes long.
 
         A chunk is a batch (sent to the worker as Arrow IPC) or a partition the
         worker reads itself.
