@@ -26,6 +26,7 @@ from batch.budget import ErrorBudget, ErrorBudgetExceeded
 from batch.dask_pool import DaskPool
 from batch.deployments import resolve_model
 from batch.errors import ConfigError, JobError
+from batch.job_options import several_chunks
 from batch.jobs import ChunkRecord, JobRecord, JobStatus, JobStore
 from batch.models.manifest import FeatureType
 from batch.models.onnx_fastpath import model_path
@@ -35,6 +36,7 @@ from batch.report import JobReport
 from batch.resources import PeakMemory
 from batch.scoring import STATUS_COLUMN, ScoringOptions, output_schema
 from batch.spec import JobSpec, new_job_id
+from batch.worker_processes import scorers
 from batch.workers import ChunkJob, ChunkResult, ScoringPool
 from batch.writer import OrderedWriter
 from connectors import (
@@ -214,13 +216,15 @@ class JobWorkers:
         self.pool: ScoringPool | DaskPool | None = None
 
     def scorers(self) -> int:
-        return self.spec.scorers()
+        """Local scoring processes, this one included (default: one per core)."""
+        return scorers(self.spec.workers)
 
     def plan(self, ranges: int | None, input_bytes: int | None) -> None:
         """Start ``scorers - 1`` local workers when the input makes more than one chunk."""
         spec = self.spec
         several = (ranges or 0) > 1 or (
-            ranges is None and spec.chunk_rows is None and spec.several_chunks(input_bytes))
+            ranges is None and spec.chunk_rows is None
+            and several_chunks(spec.chunk_size, input_bytes))
         if (self._start and self.spec.executor == "local" and self.scorers() > 1 and several
                 and self.pool is None):
             self.pool = ScoringPool(self.package, _scoring_options(self.spec),
@@ -230,13 +234,13 @@ class JobWorkers:
         """The pool to score ``job`` with (started here unless it runs already);
         ``chunks``: how many chunks there are at least (1: no workers needed)."""
         if self.pool is None:
-            scorers = self.scorers() if chunks > 1 else 1
+            count = self.scorers() if chunks > 1 else 1
             if self.spec.executor == "dask":
                 self.pool = DaskPool(job, address=self.spec.dask_address,
-                                     workers=max(1, scorers))
+                                     workers=max(1, count))
             else:
                 self.pool = ScoringPool(self.package, job.options,
-                                        workers=max(0, scorers - 1), job=job, inline=True)
+                                        workers=max(0, count - 1), job=job, inline=True)
         self.pool.job = job
         return self.pool
 

@@ -2,7 +2,8 @@
 
 The command line decides from these whether to start its worker processes
 before pydantic and the engine load (:mod:`batch.worker_processes`);
-:class:`batch.spec.JobSpec` validates with the same rules.
+:class:`batch.spec.JobSpec` validates with the same rules, and the engine
+starts its workers by them.
 """
 
 from __future__ import annotations

@@ -15,9 +15,7 @@ from batch.job_options import (
     DEFAULT_PREFLIGHT_ROWS,
     MIN_CHUNK_BYTES,
     parse_size,
-    several_chunks,
 )
-from batch.worker_processes import scorers
 
 
 def new_job_id() -> str:
@@ -62,14 +60,6 @@ class JobSpec(BaseModel):
                        "onnxruntime when their ONNX conversion matches on the pre-flight rows.")
     preflight_rows: int = Field(default=DEFAULT_PREFLIGHT_ROWS, ge=0, description="Score "
                                 "this many leading rows first and fail fast (0: off).")
-
-    def scorers(self) -> int:
-        """Local scoring processes, this one included (default: one per core)."""
-        return scorers(self.workers)
-
-    def several_chunks(self, input_bytes: int | None) -> bool:
-        """Whether ``input_bytes`` of input make more than one chunk of ``chunk_size``."""
-        return several_chunks(self.chunk_size, input_bytes)
 
     @field_validator("chunk_size")
     @classmethod
