@@ -11,6 +11,7 @@ and from the built-in it most resembles, so callers can catch either::
     ├── UserCodeError(RuntimeError)      an exception raised inside user model code
     ├── DeploymentError(LookupError)     an unknown or invalid deployment
     └── JobError(RuntimeError)           a scoring job that failed (worker died, ...)
+        └── ErrorBudgetExceeded          too many rows failed; nothing was published
 
 Errors from the storage layer are :class:`connectors.errors.ConnectorError`;
 they are not re-wrapped, the CLI renders both the same way.
@@ -49,3 +50,10 @@ class DeploymentError(BatchPredError, LookupError):
 
 class JobError(BatchPredError, RuntimeError):
     """A scoring job failed as a whole."""
+
+
+class ErrorBudgetExceeded(JobError):
+    """Too many rows failed; the message summarises the first failures.
+
+    Another attempt on the same input fails the same way: flows do not retry it.
+    """

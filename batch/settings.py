@@ -1,22 +1,33 @@
-"""Environment settings (``BATCHPRED_*``)."""
+"""Environment settings (``BATCHPRED_*``), read with the standard library alone.
+
+The command line and ``flows`` read the home before pydantic loads: ``batchpred
+score`` starts its scoring processes first thing, and ``flows`` points Prefect at
+the home before ``prefect`` is imported.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+HOME_VARIABLE = "BATCHPRED_HOME"
 
 
-class HomeSettings(BaseSettings):
-    """Where batchpred keeps deployments, packages and job records."""
+@dataclass(frozen=True, slots=True)
+class HomeSettings:
+    """Where batchpred keeps deployments, packages, job records and conversions.
 
-    model_config = SettingsConfigDict(env_prefix="BATCHPRED_", frozen=True, extra="ignore")
+    ``home``: ``BATCHPRED_HOME``, default ``~/.batchpred``; an empty value is the default.
+    """
 
-    home: Path = Field(
-        default=Path("~/.batchpred"),
-        description="Home directory (BATCHPRED_HOME): deployments, package store, jobs.",
-    )
+    home: Path = Path("~/.batchpred")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> HomeSettings:
+        value = (os.environ if environ is None else environ).get(HOME_VARIABLE)
+        return cls(Path(value)) if value else cls()
 
     @property
     def root(self) -> Path:
@@ -25,6 +36,6 @@ class HomeSettings(BaseSettings):
 
 def home_dir() -> Path:
     """The batchpred home, created if missing."""
-    root = HomeSettings().root
+    root = HomeSettings.from_env().root
     root.mkdir(parents=True, exist_ok=True)
     return root

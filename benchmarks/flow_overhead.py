@@ -38,8 +38,8 @@ def _credit_package(root: Path, rows: int) -> tuple[Path, Path]:
     import joblib
     import pyarrow.csv as pcsv
 
+    from batch.cli.sample_data import TARGET, credit_table, train_model
     from batch.models.builder import PackageSpec, create_package
-    from batch.quickstart import TARGET, credit_table, train_model
 
     root.mkdir(parents=True, exist_ok=True)
     train = credit_table(20_000, seed=1)
@@ -55,8 +55,8 @@ def _credit_package(root: Path, rows: int) -> tuple[Path, Path]:
 def small(home: Path) -> None:
     os.environ["BATCHPRED_HOME"] = str(home)
     import flows  # noqa: F401  (the embedded Prefect settings, before prefect loads)
-    from batch.engine import run_job
-    from batch.spec import JobSpec
+    from batch.engine.run import run_job
+    from batch.engine.spec import JobSpec
     from flows.api import prefect_api
     from flows.scoring import batch_score
 

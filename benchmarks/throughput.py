@@ -187,7 +187,7 @@ def best_of(n: int, cmd: list[str], env: dict[str, str], home: Path) -> dict[str
 
 
 def batchpred_cmd(pkg: Path, src: Path, dst: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "batch.cli", "score", "--model", str(pkg), "--input",
+    return [sys.executable, "-m", "flows.cli", "score", "--model", str(pkg), "--input",
             str(src), "--output", str(dst), "--passthrough", "id", "--quiet", "--overwrite",
             *extra]
 

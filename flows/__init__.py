@@ -1,6 +1,6 @@
 """Prefect flows over the engine in ``batch``; the only package that imports prefect.
 
-``flows.settings`` is imported first: it points Prefect's home and database at
+``flows.prefect_env`` is imported first: it points Prefect's home and database at
 the batchpred home (unless configured otherwise) before ``prefect`` loads.
 The other names load on first use, so ``batchpred score`` and friends do not
 pay for importing Prefect.
@@ -8,20 +8,22 @@ pay for importing Prefect.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from flows.settings import FlowSettings
+import flows.prefect_env  # noqa: F401  (first: before prefect loads)
+from batch.lazy import lazy_names
 
 if TYPE_CHECKING:
     from flows.api import prefect_api
     from flows.jobfile import load_job_file
     from flows.schedules import create_schedule, delete_schedule, list_schedules
     from flows.scoring import batch_score
+    from flows.settings import FlowSettings
     from flows.submission import JobHandle, score, submit
     from flows.worker import run_worker
 
 _LAZY = {
+    "FlowSettings": "flows.settings",
     "JobHandle": "flows.submission",
     "batch_score": "flows.scoring",
     "create_schedule": "flows.schedules",
@@ -48,8 +50,4 @@ __all__ = [
     "submit",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'flows' has no attribute {name!r}")
-    return getattr(import_module(_LAZY[name]), name)
+__getattr__ = lazy_names(__name__, _LAZY)

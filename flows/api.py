@@ -37,7 +37,8 @@ import httpx
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
 from batch.errors import ConfigError
-from flows.settings import FlowSettings, prefect_home
+from flows.prefect_env import prefect_home
+from flows.settings import FlowSettings
 
 
 def configured_api_url() -> str | None:

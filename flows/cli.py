@@ -1,56 +1,72 @@
-"""The ``batchpred`` command: ``batch.cli``'s commands plus Prefect flows, schedules, a worker.
+"""The ``batchpred`` command: the one place its commands are assembled, and its ``main``.
 
-Added to ``batch.cli``'s group (every existing command works as before):
+The engine's commands come from :mod:`batch.cli` (``score``, ``job show``,
+``package``, ``deploy``, ``quickstart``); this module adds what needs Prefect:
 
-- ``quickstart`` (replaced): the same steps, scoring through the ``batch-score`` flow;
 - ``run JOB_FILE``: run a job file through the flow now, in this process;
 - ``submit JOB_FILE [--wait]``: queue it for ``batchpred worker``;
 - ``worker``: serve submissions and schedules;
 - ``schedule create|list|delete``: cron or interval schedules of job files;
-- ``job status ID``: the job's Prefect flow runs and the engine's record.
+- ``job status ID``: the job's Prefect flow runs and the engine's record;
+
+and hands the engine's commands a job runner that scores through the
+``batch-score`` flow (``quickstart`` uses it: run history and artifacts).
 
 Commands that need Prefect pick its API as :func:`flows.api.prefect_api` says;
 a temporary server they start is stopped when they end, however they end.
+Only click and the standard library load before a command runs: ``score``
+starts its scoring processes first thing, before pydantic, pandas and the
+engine load.
 """
 
 from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from batch.cli import cli, job
+from batch.cli import COMMANDS, BatchpredGroup, CliContext, JobRunner
+from batch.cli.jobs import job
+from batch.engine.pool.process_exit import skip_final_collection
 from batch.errors import ConfigError, JobError
-from batch.jobs import JobStatus, JobStore
-from batch.progress import summary_line
-from batch.report import JobReport
-from batch.spec import JobSpec
 
-# Prefect loads only in the commands that need it: the others start as fast as before.
+if TYPE_CHECKING:
+    from batch.engine.report import JobReport
+    from batch.engine.spec import JobSpec
+
 _JOB_FILE = click.Path(path_type=Path, dir_okay=False)
 
 
-def quickstart(rows: int, directory: Path | None, workers: int | None) -> None:
-    """Make sample data, train and package a model, deploy it and score the data.
-
-    The scoring runs as the batch-score Prefect flow (run history, artifacts).
-    """
-    from batch.quickstart import run_quickstart
+@contextmanager
+def flow_runner() -> Iterator[JobRunner]:
+    """Jobs run as the ``batch-score`` flow; a temporary API server, if one is needed,
+    starts while the caller works (the quickstart makes its data meanwhile)."""
     from flows.api import prefect_api
     from flows.submission import score
 
-    with prefect_api(wait=False):  # a temporary server starts while the data is made
-        run_quickstart(rows=rows, directory=directory, workers=workers, echo=click.echo,
-                       run=score)
+    with prefect_api(wait=False):
+        yield score
 
 
-# Same command and options as batch.cli's, scoring through the flow instead.
-cli.commands["quickstart"].callback = quickstart
-cli.commands["quickstart"].help = quickstart.__doc__
+@click.group(cls=BatchpredGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="batchpred")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Batch prediction: score files with model packages, fast and nothing partial.
+
+    Add --debug anywhere to see tracebacks.
+    """
+    ctx.obj = CliContext(job_runner=flow_runner)
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 @cli.command("run")
@@ -101,6 +117,8 @@ def _job(job_file: Path, job_id: str | None) -> JobSpec:
 
 
 def _echo_report(report: JobReport) -> None:
+    from batch.cli.progress import summary_line
+
     if report.already_done:
         click.echo(f"job {report.job_id} already finished; nothing to do")
     click.echo(summary_line(report))
@@ -181,6 +199,7 @@ def schedule_delete(name: str) -> None:
 @click.argument("job_id")
 def job_status(job_id: str) -> None:
     """The job's Prefect flow runs (latest first) and the engine's record of it."""
+    from batch.engine.store import JobStore
     from flows.runs import job_flow_runs
 
     runs = job_flow_runs(job_id)
@@ -200,6 +219,8 @@ def job_status(job_id: str) -> None:
 
 
 def _engine_state(job_id: str) -> dict[str, Any] | None:
+    from batch.engine.store import JobStatus, JobStore
+
     store = JobStore()
     record = store.load(job_id)
     if record is None:
@@ -219,7 +240,10 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> None:
+    """The ``batchpred`` console script: one ``error:`` line and exit 1 for expected
+    errors; SIGTERM unwinds like Ctrl-C; no last garbage collection at exit."""
     signal.signal(signal.SIGTERM, _terminate)
+    skip_final_collection()
     cli.main()
 
 

@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from batch.engine.spec import JobSpec
 from batch.errors import ConfigError
-from batch.spec import JobSpec
 
 _PATH_FIELDS = ("input", "output", "quarantine")
 

@@ -37,8 +37,8 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from pydantic import ValidationError
 
+from batch.engine.spec import JobSpec
 from batch.errors import ConfigError
-from batch.spec import JobSpec
 from flows.scoring import FLOW_NAME, batch_score
 from flows.submission import SUBMIT_DEPLOYMENT, job_parameters
 

@@ -28,7 +28,7 @@ id gets one: ``<deployment>-<scheduled start>`` for deployment runs (so a
 re-run of that flow run resumes), else a fresh one.
 
 With ``executor: dask`` the partitions' chunks are scored on a Dask cluster
-through ``distributed`` (see ``batch.dask_pool``), the workers reading CSV
+through ``distributed`` (see ``batch.engine.pool.dask``), the workers reading CSV
 byte ranges themselves; no Prefect task runner is involved.
 """
 
@@ -51,14 +51,15 @@ from prefect.context import FlowRunContext
 from prefect.states import State
 from prefect.tasks import Task, exponential_backoff
 
-from batch.budget import ErrorBudgetExceeded
 from batch.deployments import resolve_model
-from batch.engine import JobPlan, JobWorkers, plan_job, run_job
+from batch.engine.budget import ErrorBudgetExceeded
+from batch.engine.report import JobReport
+from batch.engine.run import JobPlan, plan_job, run_job
+from batch.engine.spec import JobSpec, new_job_id
+from batch.engine.store import JobStatus, JobStore
+from batch.engine.workers import JobWorkers
 from batch.errors import ModelOutputError
-from batch.jobs import JobStatus, JobStore
 from batch.models.package import ModelPackage
-from batch.report import JobReport
-from batch.spec import JobSpec, new_job_id
 from connectors import OutputError, Progress
 from flows.settings import FlowSettings
 

@@ -30,10 +30,10 @@ from prefect.client.schemas.sorting import ArtifactSort
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 
+from batch.engine.report import JobReport
+from batch.engine.spec import JobSpec, new_job_id
+from batch.engine.store import JobStore
 from batch.errors import ConfigError, JobError
-from batch.jobs import JobStore
-from batch.report import JobReport
-from batch.spec import JobSpec, new_job_id
 from flows.api import prefect_api, submission_api, use_api, wait_for_api
 from flows.jobfile import job_from_mapping, load_job_file, with_job_id
 from flows.scoring import FLOW_NAME, artifact_key, batch_score

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from batchpred_cli import Batchpred
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -28,7 +29,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from batch.models import ModelCache, ModelPackage, open_package
 from batch.models.builder import PackageSpec, create_package
-from batch.scoring import ScoringOptions, score_batch
+from batch.scoring.chunk import score_batch
+from batch.scoring.columns import ScoringOptions
 
 NUMERIC = ("income", "debt_ratio", "tenure")
 CATEGORICAL = ("purpose",)
@@ -305,3 +307,15 @@ def score_frame(model_cache: ModelCache) -> Callable[..., pd.DataFrame]:
         return out.to_pandas()
 
     return score
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """The batchpred home of a test's commands (jobs, deployments, conversions)."""
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def batchpred(home: Path) -> Batchpred:
+    """The installed ``batchpred`` console script, run in a subprocess with ``home``."""
+    return Batchpred(home)

@@ -7,8 +7,9 @@ pydantic and the loaders.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from batch.lazy import lazy_names
 
 if TYPE_CHECKING:
     from batch.models.cache import ModelCache, configure_process_cache, process_cache
@@ -48,8 +49,4 @@ __all__ = [
     "read_manifest",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'batch.models' has no attribute {name!r}")
-    return getattr(import_module(_LAZY[name]), name)
+__getattr__ = lazy_names(__name__, _LAZY)

@@ -11,19 +11,19 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import batchpred_cli
 import joblib
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
+from batch.cli.sample_data import TARGET, credit_table, train_model
 from batch.models.builder import PackageSpec, create_package
-from batch.quickstart import TARGET, credit_table, train_model
 
 if TYPE_CHECKING:
     from conftest import S3  # the fixture's type; several conftest modules exist
@@ -63,9 +63,7 @@ def score_args(workload: Workload, s3: S3 | None, source: str, target: str, job:
 
 
 def cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BATCHPRED_HOME": str(home)}  # AWS_* dummies from the s3 fixture
-    return subprocess.run([sys.executable, "-m", "batch.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=300, check=False)
+    return batchpred_cli.run(*args, home=home)  # AWS_* dummies from the s3 fixture
 
 
 def manifest_lines(home: Path, job: str) -> int:
@@ -77,10 +75,8 @@ def manifest_lines(home: Path, job: str) -> int:
 
 def kill_after(args: list[str], home: Path, job: str, chunks: int) -> int:
     """Start the job, ``kill -9`` its whole process tree once ``chunks`` are recorded."""
-    env = {**os.environ, "BATCHPRED_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "batch.cli", *args], env=env,
-                            start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = batchpred_cli.start(*args, home=home, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while manifest_lines(home, job) < chunks and proc.poll() is None:
         assert time.monotonic() < deadline

@@ -31,9 +31,9 @@ from flow_support import SCORE_ROWS, Credit  # noqa: E402
 from prefect.settings import PREFECT_API_URL  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
+from batch.cli.sample_data import TARGET, credit_table, train_model  # noqa: E402
 from batch.models.builder import PackageSpec, create_package  # noqa: E402
 from batch.models.manifest import TargetType  # noqa: E402
-from batch.quickstart import TARGET, credit_table, train_model  # noqa: E402
 
 # Scores like a credit model; logs each call, and fails where the test says:
 # a file ``fail-<first loan id>`` in $BP_FLOW_CONTROL holding "once" (removed

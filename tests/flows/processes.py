@@ -1,25 +1,10 @@
-"""Subprocesses of the flow tests: batchpred commands and the Prefect servers they start."""
+"""The Prefect servers that batchpred commands start, as the flow tests watch them."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import psutil
-
-
-def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment of a batchpred subprocess: its own home, no Prefect settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    return {**env, "BATCHPRED_HOME": str(home), **extra}
-
-
-def batchpred(*args: str) -> list[str]:
-    """The ``batchpred`` command line (the console script's module, this interpreter)."""
-    return [sys.executable, "-m", "flows.cli", *args]
 
 
 def api_servers(parent: int) -> list[psutil.Process]:
@@ -39,9 +24,3 @@ def wait_until_gone(parent: int, timeout: float = 20.0) -> list[psutil.Process]:
     while (left := api_servers(parent)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left
-
-
-def run_cli(*args: str, home: Path, timeout: float = 180,
-            **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(batchpred(*args), capture_output=True, text=True, timeout=timeout,
-                          env=clean_env(home, **env), check=False)

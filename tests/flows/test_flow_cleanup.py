@@ -7,7 +7,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from processes import api_servers, batchpred, clean_env, wait_until_gone
+from batchpred_cli import command as batchpred
+from batchpred_cli import environment as clean_env
+from processes import api_servers, wait_until_gone
 
 HOLD_A_SERVER = """
 import time

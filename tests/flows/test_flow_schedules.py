@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from batchpred_cli import run as run_cli
 from click.testing import CliRunner
 from flow_support import Credit
 from prefect import get_client
-from processes import run_cli
 
 from batch.errors import ConfigError
 from flows.cli import cli

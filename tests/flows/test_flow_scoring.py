@@ -23,9 +23,9 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, TaskRunSort
 from prefect.states import Failed, State
 
+from batch.engine.spec import JobSpec
+from batch.engine.store import JobStatus, JobStore
 from batch.errors import JobError, SchemaError, UserCodeError
-from batch.jobs import JobStatus, JobStore
-from batch.spec import JobSpec
 from connectors import OutputError, SourceNotFoundError
 from flows import batch_score, score
 from flows.scoring import _transient, score_job

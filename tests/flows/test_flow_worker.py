@@ -14,6 +14,9 @@ import pyarrow.csv as pcsv
 import pytest
 import sqlalchemy
 import yaml
+from batchpred_cli import command as batchpred
+from batchpred_cli import environment as clean_env
+from batchpred_cli import run as run_cli
 from click.testing import CliRunner
 from flow_support import SCORE_ROWS, Credit
 from packaging.version import Version
@@ -21,9 +24,9 @@ from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import FlowRunSort
-from processes import batchpred, clean_env, run_cli, wait_until_gone
+from processes import wait_until_gone
 
-from batch.spec import JobSpec
+from batch.engine.spec import JobSpec
 from flows import submit
 from flows.api import use_api
 from flows.cli import cli

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +11,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
+from batch.cli.sample_data import TARGET, credit_table, train_model
 from batch.models.builder import PackageSpec, create_package
-from batch.quickstart import TARGET, credit_table, train_model
 
 
 @dataclass(frozen=True)
@@ -40,30 +37,3 @@ def credit(tmp_path_factory: pytest.TempPathFactory) -> CreditModel:
     table = credit_table(2500, seed=8).drop_columns([TARGET])
     pcsv.write_csv(table, root / "score.csv")
     return CreditModel(package.path, estimator, table, root / "score.csv")
-
-
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def run(home: Path):  # type: ignore[no-untyped-def]
-    """Run ``batchpred ARGS`` in a subprocess with its own home."""
-
-    def _run(*args: str, cwd: Path | None = None) -> Result:
-        env = {**os.environ, "BATCHPRED_HOME": str(home)}
-        proc = subprocess.run(
-            [sys.executable, "-m", "batch.cli", *args], capture_output=True, text=True,
-            env=env, cwd=cwd, timeout=300, check=False,
-        )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    return _run

@@ -36,7 +36,7 @@ def assert_failed_cleanly(res, out_dir: Path, *needles: str) -> None:  # type: i
     ],
     ids=["empty-file", "missing-column", "bad-quoting", "not-utf8"],
 )
-def test_bad_input_files(credit, run, tmp_path: Path, content: bytes | str,
+def test_bad_input_files(credit, batchpred, tmp_path: Path, content: bytes | str,
                          needles: list[str]) -> None:
     if isinstance(content, str):
         lines = credit.csv.read_bytes().splitlines()[:5]
@@ -54,47 +54,47 @@ def test_bad_input_files(credit, run, tmp_path: Path, content: bytes | str,
     source.write_bytes(content)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    res = run("score", "--model", str(credit.package), "--input", str(source),
+    res = batchpred("score", "--model", str(credit.package), "--input", str(source),
               "--output", str(out_dir / "scored.csv"))
     assert_failed_cleanly(res, out_dir, *needles)
 
 
-def test_corrupt_artifact(credit, run, tmp_path: Path) -> None:
+def test_corrupt_artifact(credit, batchpred, tmp_path: Path) -> None:
     pkg = tmp_path / "pkg"
     shutil.copytree(credit.package, pkg)
     (pkg / "model.joblib").write_bytes(b"\x80\x04not a pickle at all")
     out_dir = tmp_path / "out"
-    res = run("score", "--model", str(pkg), "--input", str(credit.csv),
+    res = batchpred("score", "--model", str(pkg), "--input", str(credit.csv),
               "--output", str(out_dir / "scored.csv"))
     assert_failed_cleanly(res, out_dir, "model.joblib", "cannot load the artifact")
 
 
-def test_model_yaml_with_a_wrong_field(credit, run, tmp_path: Path) -> None:
+def test_model_yaml_with_a_wrong_field(credit, batchpred, tmp_path: Path) -> None:
     pkg = tmp_path / "pkg"
     shutil.copytree(credit.package, pkg)
     manifest = (pkg / "model.yaml").read_text().replace("type: binary", "type: binry")
     (pkg / "model.yaml").write_text(manifest)
     out_dir = tmp_path / "out"
-    res = run("score", "--model", str(pkg), "--input", str(credit.csv),
+    res = batchpred("score", "--model", str(pkg), "--input", str(credit.csv),
               "--output", str(out_dir / "scored.csv"))
     assert_failed_cleanly(res, out_dir, "model.yaml", "field 'target.type'")
 
 
-def test_unknown_model_and_existing_output(credit, run, tmp_path: Path) -> None:
+def test_unknown_model_and_existing_output(credit, batchpred, tmp_path: Path) -> None:
     out_dir = tmp_path / "out"
-    res = run("score", "--model", "no-such-thing", "--input", str(credit.csv),
+    res = batchpred("score", "--model", "no-such-thing", "--input", str(credit.csv),
               "--output", str(out_dir / "scored.csv"))
     assert_failed_cleanly(res, out_dir, "'no-such-thing' is neither a package directory")
     out_dir.mkdir()
     (out_dir / "scored.csv").write_text("keep me\n")
-    res = run("score", "--model", str(credit.package), "--input", str(credit.csv),
+    res = batchpred("score", "--model", str(credit.package), "--input", str(credit.csv),
               "--output", str(out_dir / "scored.csv"))
     assert res.returncode == 1 and "--overwrite" in res.stderr
     assert (out_dir / "scored.csv").read_text() == "keep me\n"
 
 
-def test_debug_shows_the_traceback(credit, run, tmp_path: Path) -> None:
-    res = run("score", "--model", str(credit.package), "--input", str(tmp_path / "nope.csv"),
+def test_debug_shows_the_traceback(credit, batchpred, tmp_path: Path) -> None:
+    res = batchpred("score", "--model", str(credit.package), "--input", str(tmp_path / "nope.csv"),
               "--output", str(tmp_path / "o.csv"), "--debug")
     assert res.returncode == 1
     assert "Traceback" in res.stderr and "SourceNotFoundError" in res.stderr
@@ -108,10 +108,10 @@ def test_debug_shows_the_traceback(credit, run, tmp_path: Path) -> None:
         ("--job-id", "a/b", "--job-id: 'a/b' is not a job id: use 1-100 letters"),
     ],
 )
-def test_bad_option_values_name_the_option(credit, run, tmp_path: Path, option: str,
+def test_bad_option_values_name_the_option(credit, batchpred, tmp_path: Path, option: str,
                                            value: str, needle: str) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    res = run("score", "--model", str(credit.package), "--input", str(credit.csv),
+    res = batchpred("score", "--model", str(credit.package), "--input", str(credit.csv),
               "--output", str(out_dir / "scored.csv"), option, value)
     assert_failed_cleanly(res, out_dir, needle)

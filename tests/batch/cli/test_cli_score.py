@@ -27,9 +27,9 @@ def reference(credit, table: pa.Table) -> np.ndarray:  # type: ignore[no-untyped
     return credit.estimator.predict_proba(frame(table))
 
 
-def test_score_csv_to_csv_matches_the_model(credit, run, tmp_path: Path) -> None:
+def test_score_csv_to_csv_matches_the_model(credit, batchpred, tmp_path: Path) -> None:
     out = tmp_path / "scored.csv"
-    res = run("score", "--model", str(credit.package), "--input", str(credit.csv),
+    res = batchpred("score", "--model", str(credit.package), "--input", str(credit.csv),
               "--output", str(out), "--passthrough", "loan_id", "--chunk-rows", "600",
               "--workers", "2")
     assert res.returncode == 0, res.stderr
@@ -54,7 +54,7 @@ def test_score_csv_to_csv_matches_the_model(credit, run, tmp_path: Path) -> None
 
 @pytest.mark.parametrize(("src", "dst"), [("parquet", "jsonl"), ("jsonl.gz", "parquet"),
                                           ("csv.gz", "csv.gz")])
-def test_formats_and_gzip(credit, run, tmp_path: Path, src: str, dst: str) -> None:
+def test_formats_and_gzip(credit, batchpred, tmp_path: Path, src: str, dst: str) -> None:
     table = credit.table.slice(0, 700)
     source = tmp_path / f"in.{src}"
     if src == "parquet":
@@ -67,7 +67,7 @@ def test_formats_and_gzip(credit, run, tmp_path: Path, src: str, dst: str) -> No
         pcsv.write_csv(table, buf)
         source.write_bytes(gzip.compress(buf.getvalue().to_pybytes()))
     out = tmp_path / f"out.{dst}"
-    res = run("score", "--model", str(credit.package), "--input", str(source), "--output",
+    res = batchpred("score", "--model", str(credit.package), "--input", str(source), "--output",
               str(out), "--passthrough-all", "--workers", "0")
     assert res.returncode == 0, res.stderr
     if dst == "parquet":
@@ -82,7 +82,7 @@ def test_formats_and_gzip(credit, run, tmp_path: Path, src: str, dst: str) -> No
                                reference(credit, table)[:, 1], rtol=0, atol=1e-9)
 
 
-def test_bad_values_are_per_row_statuses(credit, run, tmp_path: Path) -> None:
+def test_bad_values_are_per_row_statuses(credit, batchpred, tmp_path: Path) -> None:
     text = credit.csv.read_text().splitlines()
     header = text[0].split(",")
     col = header.index('"income"')
@@ -92,7 +92,7 @@ def test_bad_values_are_per_row_statuses(credit, run, tmp_path: Path) -> None:
     source = tmp_path / "mixed.csv"
     source.write_text("\n".join([text[0]] + [",".join(r) for r in rows]) + "\n")
     out = tmp_path / "out.csv"
-    res = run("score", "--model", str(credit.package), "--input", str(source), "--output",
+    res = batchpred("score", "--model", str(credit.package), "--input", str(source), "--output",
               str(out), "--passthrough", "loan_id")
     assert res.returncode == 0, res.stderr
     assert "(2 failed)" in res.stdout
@@ -108,11 +108,11 @@ def test_bad_values_are_per_row_statuses(credit, run, tmp_path: Path) -> None:
     np.testing.assert_allclose(np.array([probs[i] for i in good]), ref, rtol=0, atol=1e-9)
 
 
-def test_header_only_input_gives_header_only_output(credit, run, tmp_path: Path) -> None:
+def test_header_only_input_gives_header_only_output(credit, batchpred, tmp_path: Path) -> None:
     source = tmp_path / "empty.csv"
     source.write_text(credit.csv.read_text().splitlines()[0] + "\n")
     out = tmp_path / "out.csv"
-    res = run("score", "--model", str(credit.package), "--input", str(source), "--output",
+    res = batchpred("score", "--model", str(credit.package), "--input", str(source), "--output",
               str(out))
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("scored 0 rows")

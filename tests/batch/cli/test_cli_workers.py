@@ -13,9 +13,10 @@ import pyarrow.csv as pcsv
 import pytest
 from click.testing import CliRunner
 
-from batch import progress, worker_processes, workers
-from batch.cli import cli
-from batch.worker_processes import WorkerProcesses, threads_per_worker
+from batch.cli import context
+from batch.engine.pool import local, startup
+from batch.engine.pool.startup import WorkerProcesses, threads_per_worker
+from flows.cli import cli
 
 EVENTS: list[str] = []
 
@@ -26,7 +27,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[WorkerProcesses]:
     whether each started before or after the job."""
     pools: list[WorkerProcesses] = []
     EVENTS.clear()
-    real_start, real_run = worker_processes.start_processes, progress.run_with_progress
+    real_start, real_run = startup.start_processes, context.run_with_progress
 
     def recording_start(count: int, threads: int) -> WorkerProcesses:
         EVENTS.append("processes")
@@ -37,9 +38,9 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[WorkerProcesses]:
         EVENTS.append("job")
         return real_run(*args, **kwargs)
 
-    monkeypatch.setattr(worker_processes, "start_processes", recording_start)
-    monkeypatch.setattr(workers, "start_processes", recording_start)
-    monkeypatch.setattr(progress, "run_with_progress", recording_run)
+    monkeypatch.setattr(startup, "start_processes", recording_start)
+    monkeypatch.setattr(local, "start_processes", recording_start)
+    monkeypatch.setattr(context, "run_with_progress", recording_run)
     return pools
 
 
@@ -64,7 +65,7 @@ def test_the_job_scores_in_the_processes_started_first(credit, home, tmp_path,
     # one pool, started by the command line before the job, and used by the job
     assert EVENTS == ["processes", "job"]
     assert [(p.workers, p.threads) for p in started] == [(1, threads_per_worker(2))]
-    assert worker_processes._prestarted is None
+    assert startup._prestarted is None
     assert pcsv.read_csv(out).column("loan_id").to_pylist() == (
         credit.table.column("loan_id").to_pylist())
     assert not any(psutil.pid_exists(pid) for pid in _pids(started[0]))
@@ -77,7 +78,7 @@ def test_processes_a_job_does_not_need_are_stopped(credit, home, tmp_path,
     output = _score(credit, home, out, "--chunk-size", "16KB", "--job-id", "twice")
     assert "already finished; nothing to do" in output
     assert len(started) == 2  # the second run started its processes, then stopped them
-    assert worker_processes._prestarted is None
+    assert startup._prestarted is None
     assert not any(psutil.pid_exists(pid) for pid in _pids(started[1]))
 
 
@@ -88,14 +89,14 @@ def test_a_small_input_starts_no_processes_early(credit, home, tmp_path,
 
 
 def test_prestarted_processes_of_another_shape_are_left() -> None:
-    worker_processes.prestart(3)
+    startup.prestart(3)
     try:
-        assert worker_processes.take_prestarted(1, threads_per_worker(2)) is None
-        taken = worker_processes.take_prestarted(2, threads_per_worker(3))
+        assert startup.take_prestarted(1, threads_per_worker(2)) is None
+        taken = startup.take_prestarted(2, threads_per_worker(3))
         assert taken is not None and len(_pids(taken)) == 2
         taken.executor.shutdown()
     finally:
-        worker_processes.discard_prestarted()
+        startup.discard_prestarted()
 
 
 @pytest.mark.parametrize(("option", "value", "early"), [
@@ -112,15 +113,15 @@ def test_a_bad_option_leaves_no_processes(credit, home, tmp_path, started, optio
     ], env={"BATCHPRED_HOME": str(home)})
     assert result.exit_code == 1 and result.output.startswith(f"error: {option}: {value!r}")
     assert early == EVENTS
-    assert worker_processes._prestarted is None
+    assert startup._prestarted is None
     assert not any(psutil.pid_exists(pid) for pool in started for pid in _pids(pool))
 
 
 def test_the_command_line_loads_no_engine_before_the_command_runs() -> None:
     """Not even pydantic and the job spec: the workers start before those load."""
-    code = ("import sys, batch.cli; "
-            "print(sorted(m for m in ('pandas', 'pyarrow', 'numpy', 'pydantic', 'batch.spec', "
-            "'batch.engine') if m in sys.modules))")
+    code = ("import sys, flows.cli; "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'numpy', 'pydantic', 'prefect', "
+            "'batch.engine.spec', 'batch.engine.run') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ})
     assert out.stdout.strip() == "[]"

@@ -8,9 +8,6 @@ configuration read by real code in the worker processes, not mocks.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,13 +17,13 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
-from batch.engine import JobWorkers
+from batch.cli.sample_data import TARGET, credit_table
+from batch.engine.pool.local import ScoringPool
+from batch.engine.spec import JobSpec
+from batch.engine.workers import JobWorkers
 from batch.models import open_package
 from batch.models.builder import PackageSpec, create_package
 from batch.models.manifest import TargetType
-from batch.quickstart import TARGET, credit_table
-from batch.spec import JobSpec
-from batch.workers import ScoringPool
 
 CUSTOM = '''
 import multiprocessing
@@ -89,16 +86,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.fixture
-def cli(home: Path):  # type: ignore[no-untyped-def]
-    """Run ``batchpred ARGS`` in a subprocess with the test's home."""
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "batch.cli", *args], capture_output=True,
-                              text=True, env={**os.environ, "BATCHPRED_HOME": str(home)},
-                              timeout=300, check=False)
-
-    return run
 
 
 @pytest.fixture

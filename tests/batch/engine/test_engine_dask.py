@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from batch.engine import run_job
+from batch.engine.run import run_job
+from batch.engine.spec import JobSpec
 from batch.errors import ConfigError
-from batch.spec import JobSpec
 
 
 def _spec(workload, out: Path, **kw) -> JobSpec:  # type: ignore[no-untyped-def]

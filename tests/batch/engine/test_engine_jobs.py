@@ -9,11 +9,10 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from batch.budget import ErrorBudgetExceeded
-from batch.engine import plan_job, run_job
-from batch.errors import ConfigError, JobError, SchemaError, UserCodeError
+from batch.engine.run import plan_job, run_job
+from batch.engine.spec import JobSpec
+from batch.errors import ConfigError, ErrorBudgetExceeded, JobError, SchemaError, UserCodeError
 from batch.models import open_package
-from batch.spec import JobSpec
 from connectors import IntakeRequest
 from connectors.files import FileIntake
 

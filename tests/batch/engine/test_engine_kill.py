@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -46,22 +45,19 @@ def _kill_when(proc: subprocess.Popen[bytes], home: Path, job: str, chunks: int)
     ("scored.parquet", ("--chunk-size", "100KB")),
 ])
 def test_kill_minus_nine_then_resume_is_byte_identical(
-    workload, home: Path, cli, tmp_path: Path, name: str, chunks: tuple[str, str]
+    workload, home: Path, batchpred, tmp_path: Path, name: str, chunks: tuple[str, str]
 ) -> None:
     clean = tmp_path / "clean" / name
-    res = cli(*_args(workload, clean, "clean", chunks))
+    res = batchpred(*_args(workload, clean, "clean", chunks))
     assert res.returncode == 0, res.stderr
     total = _manifest_lines(home, "clean")
     assert total >= 20, total
     out = tmp_path / "killed" / name
-    env = {**os.environ, "BATCHPRED_HOME": str(home)}
     seen = []
     for point in (0, total // 8, total // 2, total * 3 // 4):
-        proc = subprocess.Popen([sys.executable, "-m", "batch.cli",
-                                 *_args(workload, out, "k", chunks)]
-                                + (["--resume"] if point else []), env=env,
-                                start_new_session=True, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = batchpred.start(*_args(workload, out, "k", chunks),
+                               *(["--resume"] if point else []), start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if point == 0:
             time.sleep(0.15)  # during start-up: the imports alone take longer
             os.killpg(proc.pid, signal.SIGKILL)
@@ -71,21 +67,21 @@ def test_kill_minus_nine_then_resume_is_byte_identical(
         seen.append(_kill_when(proc, home, "k", point))
         assert not out.exists(), f"output published by a job killed at chunk {point}"
     assert seen == sorted(seen) and seen[-1] < total, seen
-    res = cli(*_args(workload, out, "k", chunks), "--resume")
+    res = batchpred(*_args(workload, out, "k", chunks), "--resume")
     assert res.returncode == 0, res.stderr
     assert "scored 60,000 rows" in res.stdout
     assert out.read_bytes() == clean.read_bytes()
     leftovers = [p.name for p in out.parent.iterdir() if p.name != name]
     assert leftovers == [], leftovers
-    again = cli(*_args(workload, out, "k", chunks), "--resume")
+    again = batchpred(*_args(workload, out, "k", chunks), "--resume")
     assert again.returncode == 0 and "already finished; nothing to do" in again.stdout
 
 
-def test_job_show_prints_the_report(workload, home: Path, cli, tmp_path: Path) -> None:
-    res = cli(*_args(workload, tmp_path / "o.csv", "shown"))
+def test_job_show_prints_the_report(workload, home: Path, batchpred, tmp_path: Path) -> None:
+    res = batchpred(*_args(workload, tmp_path / "o.csv", "shown"))
     assert res.returncode == 0, res.stderr
-    shown = cli("job", "show", "shown")
+    shown = batchpred("job", "show", "shown")
     assert shown.returncode == 0, shown.stderr
     assert '"scoredRows": 60000' in shown.stdout and '"status": "succeeded"' in shown.stdout
-    missing = cli("job", "show", "nope")
+    missing = batchpred("job", "show", "nope")
     assert missing.returncode == 1 and "no job 'nope'" in missing.stderr

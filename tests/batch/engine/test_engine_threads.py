@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
-from batch.engine import run_job
+from batch.engine.run import run_job
+from batch.engine.spec import JobSpec
 from batch.models.builder import PackageSpec, create_package
 from batch.models.manifest import TargetType
-from batch.spec import JobSpec
 
 CUSTOM = '''
 import pandas as pd

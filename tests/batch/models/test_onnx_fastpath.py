@@ -12,12 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 from numpy.testing import assert_allclose
 
-from batch.engine import run_job
-from batch.jobs import JobStore
+from batch.engine.run import run_job
+from batch.engine.spec import JobSpec
+from batch.engine.store import JobStore
 from batch.models import ModelCache, configure_process_cache, process_cache
 from batch.models.onnx_fastpath import TOLERANCE, build_fast_path, model_path, verdict_path
-from batch.spec import JobSpec
-from batch.validation import coerce_features
+from batch.scoring.features import coerce_features
 
 PROBA = ["default_no_PREDICTION", "default_yes_PREDICTION"]
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+import batchpred_cli
 import joblib
 import pyarrow.csv as pcsv
 import pytest
 
+from batch.cli.sample_data import TARGET, credit_table, train_model
 from batch.models.builder import PackageSpec, create_package
-from batch.quickstart import TARGET, credit_table, train_model
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +26,7 @@ def credit_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _score(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "batch.cli", "score", "--quiet", *args],
-                          capture_output=True, text=True, timeout=300, check=False,
-                          env={**os.environ, "BATCHPRED_HOME": str(home)})
+    return batchpred_cli.run("score", "--quiet", *args, home=home)
 
 
 def _opts(flag: str, endpoint) -> list[str]:  # type: ignore[no-untyped-def]

@@ -1,27 +1,13 @@
-"""``batchpred quickstart``: sample data, a trained model, a deployment, a scored file.
+"""The quickstart's sample data and model: credit-risk-like rows and a logistic pipeline.
 
 Everything is generated here, deterministically; nothing is downloaded.
 """
 
 from __future__ import annotations
 
-import shutil
-import time
-from collections.abc import Callable
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pcsv
 
-from batch.deployments import DeploymentRegistry
-from batch.models.builder import PackageSpec, create_package
-from batch.progress import run_with_progress, summary_line
-from batch.report import JobReport
-from batch.settings import home_dir
-from batch.spec import JobSpec
-
-DEPLOYMENT = "credit-risk"
 TARGET = "is_default"
 TRAIN_ROWS = 50_000
 SEED = 20260101
@@ -87,46 +73,3 @@ def train_model(table: pa.Table) -> object:
     )
     model.fit(frame[numeric + categorical], frame[TARGET])
     return model
-
-
-def run_quickstart(
-    *,
-    rows: int = 1_000_000,
-    directory: Path | None = None,
-    workers: int | None = None,
-    echo: Callable[[str], object] = print,
-    run: Callable[[JobSpec], JobReport] = run_with_progress,
-) -> JobReport:
-    """Build everything under ``directory`` (default ``<home>/quickstart``) and score.
-
-    ``run`` scores the job: by default right here with a progress line; the
-    ``flows`` CLI passes one that runs it as a Prefect flow.
-    """
-    import joblib
-
-    root = (directory or home_dir() / "quickstart").expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    train = credit_table(TRAIN_ROWS, seed=SEED + 1)
-    pcsv.write_csv(train, root / "credit_train.csv")
-    scoring = credit_table(rows).drop_columns([TARGET])
-    pcsv.write_csv(scoring, root / "credit_score.csv")
-    echo(f"sample data: {rows:,} rows in {root / 'credit_score.csv'} "
-         f"({time.perf_counter() - started:.1f} s)")
-    joblib.dump(train_model(train), root / "model.joblib")
-    shutil.rmtree(root / "package", ignore_errors=True)
-    package = create_package(root / "package", PackageSpec(
-        artifact=root / "model.joblib", training_data=str(root / "credit_train.csv"),
-        target=TARGET, positive_class="yes", name="credit-risk", association_id="loan_id",
-    ))
-    echo(f"model package: {package.path} ({package.short_id})")
-    DeploymentRegistry().create(DEPLOYMENT, package, replace=True)
-    echo(f"deployment: {DEPLOYMENT}")
-    output = root / "predictions.csv"
-    spec = JobSpec(model=DEPLOYMENT, input=str(root / "credit_score.csv"), output=str(output),
-                   passthrough=("loan_id",), workers=workers, overwrite=True)
-    report = run(spec)
-    echo(summary_line(report))
-    echo(f"try: batchpred score --model {DEPLOYMENT} --input {root / 'credit_score.csv'} "
-         f"--output predictions.parquet --passthrough loan_id")
-    return report

@@ -15,8 +15,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from batch.errors import SchemaError
 from batch.models import ModelManifest, open_package
-from batch.scoring import STATUS_COLUMN
-from batch.validation import check_schema, coerce_features
+from batch.scoring.columns import STATUS_COLUMN
+from batch.scoring.features import check_schema, coerce_features
 
 PROBA = ["default_no_PREDICTION", "default_yes_PREDICTION"]
 

@@ -6,10 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from batch.deployments import resolve_model
-from batch.engine import run_job
-from batch.report import JobReport
-from batch.spec import JobSpec
+from batch.engine.report import JobReport
 from connectors import Progress
 
 
@@ -69,17 +66,6 @@ class ProgressBar:
             self._stream.write("\r\x1b[2K")
             self._stream.flush()
             self._drawn = False
-
-
-def run_with_progress(spec: JobSpec, *, quiet: bool = False) -> JobReport:
-    """Run a job with a progress line on stderr (none when ``quiet``)."""
-    package = resolve_model(spec.model)
-    bar = None if quiet else ProgressBar()
-    try:
-        return run_job(spec, package=package, on_progress=bar.update if bar else None)
-    finally:
-        if bar is not None:
-            bar.close()
 
 
 def summary_line(report: JobReport) -> str:

@@ -22,23 +22,21 @@ from typing import Any
 
 import pyarrow as pa
 
-from batch.budget import ErrorBudget, ErrorBudgetExceeded
-from batch.dask_pool import DaskPool
 from batch.deployments import resolve_model
-from batch.errors import ConfigError, JobError
-from batch.job_options import several_chunks
-from batch.jobs import ChunkRecord, JobRecord, JobStatus, JobStore
+from batch.engine.budget import ErrorBudget
+from batch.engine.pool.child import ChunkJob, ChunkResult
+from batch.engine.preflight import PreflightResult, independent_parts, preflight
+from batch.engine.report import JobReport
+from batch.engine.resources import PeakMemory
+from batch.engine.spec import JobSpec, new_job_id
+from batch.engine.store import ChunkRecord, JobRecord, JobStatus, JobStore
+from batch.engine.workers import JobWorkers, scoring_options
+from batch.engine.writer import OrderedWriter
+from batch.errors import ConfigError, ErrorBudgetExceeded, JobError
 from batch.models.manifest import FeatureType
 from batch.models.onnx_fastpath import model_path
 from batch.models.package import ModelPackage
-from batch.preflight import PreflightResult, independent_parts, preflight
-from batch.report import JobReport
-from batch.resources import PeakMemory
-from batch.scoring import STATUS_COLUMN, ScoringOptions, output_schema
-from batch.spec import JobSpec, new_job_id
-from batch.worker_processes import scorers
-from batch.workers import ChunkJob, ChunkResult, ScoringPool
-from batch.writer import OrderedWriter
+from batch.scoring.columns import STATUS_COLUMN, ScoringOptions, output_schema
 from connectors import (
     Intake,
     IntakeRequest,
@@ -192,10 +190,6 @@ def _check_uris(spec: JobSpec) -> None:
             check_uri(uri)
 
 
-def _scoring_options(spec: JobSpec) -> ScoringOptions:
-    return ScoringOptions(passthrough=spec.passthrough, passthrough_all=spec.passthrough_all)
-
-
 def _finished(store: JobStore, job_id: str) -> JobReport:
     data = store.report(job_id) or {}
     report = JobReport.from_json(data) if data else JobReport(job_id, "", "")
@@ -203,65 +197,12 @@ def _finished(store: JobStore, job_id: str) -> JobReport:
     return report
 
 
-class JobWorkers:
-    """The scoring processes of a job: local workers (this process scores too) or a
-    Dask cluster. Local workers start as soon as the input is known to need them
-    (during the pre-flight), so they start up while the model loads here. One
-    instance can serve several :func:`run_job` calls (the partitions of a job).
-    """
-
-    def __init__(self, spec: JobSpec, package: ModelPackage, *, start: bool = True) -> None:
-        self.spec, self.package = spec, package
-        self._start = start
-        self.pool: ScoringPool | DaskPool | None = None
-
-    def scorers(self) -> int:
-        """Local scoring processes, this one included (default: one per core)."""
-        return scorers(self.spec.workers)
-
-    def plan(self, ranges: int | None, input_bytes: int | None) -> None:
-        """Start ``scorers - 1`` local workers when the input makes more than one chunk."""
-        spec = self.spec
-        several = (ranges or 0) > 1 or (
-            ranges is None and spec.chunk_rows is None
-            and several_chunks(spec.chunk_size, input_bytes))
-        if (self._start and self.spec.executor == "local" and self.scorers() > 1 and several
-                and self.pool is None):
-            self.pool = ScoringPool(self.package, _scoring_options(self.spec),
-                                    workers=self.scorers() - 1, inline=True)
-
-    def pool_for(self, job: ChunkJob, chunks: int) -> ScoringPool | DaskPool:
-        """The pool to score ``job`` with (started here unless it runs already);
-        ``chunks``: how many chunks there are at least (1: no workers needed)."""
-        if self.pool is None:
-            count = self.scorers() if chunks > 1 else 1
-            if self.spec.executor == "dask":
-                self.pool = DaskPool(job, address=self.spec.dask_address,
-                                     workers=max(1, count))
-            else:
-                self.pool = ScoringPool(self.package, job.options,
-                                        workers=max(0, count - 1), job=job, inline=True)
-        self.pool.job = job
-        return self.pool
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
-            self.pool = None
-
-    def __enter__(self) -> JobWorkers:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def _prepare(
     spec: JobSpec, job_id: str, package: ModelPackage, previous: JobRecord | None,
     store: JobStore, workers: JobWorkers,
 ) -> _Run:
     started = time.perf_counter()
-    options = _scoring_options(spec)
+    options = scoring_options(spec)
     if previous is not None and not spec.resume:
         raise ConfigError(f"job {job_id!r} already exists ({previous.status}); pass --resume "
                           "to continue it, or choose another --job-id")

@@ -15,8 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from batch.engine.pool.child import ChunkJob, ChunkResult, Partition, run_chunk, to_ipc
 from batch.errors import ConfigError, JobError
-from batch.workers import ChunkJob, ChunkResult, Partition, run_chunk, to_ipc
 
 
 def _worker_setup(threads: int = 1) -> None:

@@ -16,16 +16,16 @@ from typing import Any
 
 import pyarrow as pa
 
-from batch.budget import ErrorBudget
-from batch.job_options import parse_size
+from batch.engine.budget import ErrorBudget
+from batch.engine.options import parse_size
+from batch.engine.pool.child import ChunkJob, run_limited
+from batch.engine.pool.startup import default_workers, threads_per_worker
+from batch.engine.spec import JobSpec
 from batch.models.cache import process_cache
 from batch.models.onnx_fastpath import FastPath, build_fast_path, kept_fast_path, model_path
 from batch.models.package import ModelPackage
-from batch.scoring import ScoringOptions, output_schema
-from batch.spec import JobSpec
-from batch.validation import coerce_features
-from batch.worker_processes import default_workers, threads_per_worker
-from batch.workers import ChunkJob, run_limited
+from batch.scoring.columns import ScoringOptions, output_schema
+from batch.scoring.features import coerce_features
 from connectors import IntakeRequest, open_intake
 
 MIN_CHUNK_ROWS = 1_000

@@ -14,15 +14,11 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from batch.errors import JobError
+from batch.errors import ErrorBudgetExceeded
 
 _REASON = re.compile(r"column '(?P<col>.+?)' has (?P<value>.+?) \((?P<why>expected [^)]+)\)")
 MIN_ROWS_FOR_RATE = 1_000
 EXAMPLES = 3
-
-
-class ErrorBudgetExceeded(JobError):
-    """Too many rows failed; the message summarises the first failures."""
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from batch.writer import OrderedWriter
+from batch.engine.writer import OrderedWriter
 
 
 def test_items_are_written_in_order_in_another_thread() -> None:

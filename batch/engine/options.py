@@ -1,7 +1,7 @@
 """A job's option defaults and its chunk-size rules, in plain Python.
 
 The command line decides from these whether to start its worker processes
-before pydantic and the engine load (:mod:`batch.worker_processes`);
+before pydantic and the engine load (:mod:`batch.engine.pool.startup`);
 :class:`batch.spec.JobSpec` validates with the same rules, and the engine
 starts its workers by them.
 """

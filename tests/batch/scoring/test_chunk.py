@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose
 
 from batch.errors import SchemaError
 from batch.models import open_package
-from batch.scoring import STATUS_COLUMN, ScoringOptions
+from batch.scoring.columns import STATUS_COLUMN, ScoringOptions
 
 BINARY = ["logistic_package", "hgb_package", "hooks_package"]
 

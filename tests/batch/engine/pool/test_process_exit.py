@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from batch.worker_processes import start_processes
+from batch.engine.pool.startup import start_processes
 
 CHILD = """
 import sys
-from batch.process_exit import skip_final_collection
+from batch.engine.pool.process_exit import skip_final_collection
 
 class Node:
     def __del__(self):
@@ -41,7 +41,7 @@ def test_objects_alive_at_exit_are_left_to_the_end_of_the_process(mode: str) -> 
 def test_worker_processes_skip_it() -> None:
     started = start_processes(1, 1)
     try:
-        flag = "__import__('batch.process_exit').process_exit._registered"
+        flag = "__import__('batch.engine.pool.process_exit').engine.pool.process_exit._registered"
         assert started.executor.submit(eval, flag).result(timeout=60) is True
     finally:
         started.executor.shutdown()

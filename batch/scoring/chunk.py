@@ -1,89 +1,29 @@
 """One chunk in, predictions out: Arrow batch -> Arrow batch.
 
-Output columns follow the Portable Prediction Server:
-
-- regression: ``<target>_PREDICTION``
-- binary: ``<target>_<label>_PREDICTION`` per class, ``<target>_PREDICTION``,
-  ``THRESHOLD``, ``POSITIVE_CLASS``
-- multiclass: ``<target>_<label>_PREDICTION`` per class, ``<target>_PREDICTION``
-
-Passthrough columns come first and ``prediction_status`` (``OK`` or the reason
-a row could not be scored) last.
+Features are checked and coerced (:mod:`batch.scoring.features`), the valid
+rows are scored, and the predictions are laid out in the Portable Prediction
+Server's columns (:mod:`batch.scoring.columns`); rows that cannot be scored get
+null predictions and the reason in ``prediction_status``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 
-from batch.errors import ModelOutputError, SchemaError
+from batch.errors import ModelOutputError
 from batch.models.loaders import Scorer
-from batch.models.manifest import ModelManifest, TargetType
+from batch.models.manifest import TargetType
 from batch.models.package import ModelPackage
-from batch.validation import check_schema, coerce_features
+from batch.scoring.columns import (
+    STATUS_OK,
+    ScoringOptions,
+    output_schema,
+    passthrough_columns,
+)
+from batch.scoring.features import coerce_features
 
-STATUS_COLUMN = "prediction_status"
-STATUS_OK = "OK"
 PROBABILITY_TOLERANCE = 1e-6
-
-
-@dataclass(frozen=True, slots=True)
-class ScoringOptions:
-    """What to carry through and what to add beside the predictions."""
-
-    passthrough: tuple[str, ...] = ()
-    passthrough_all: bool = False
-    status_column: bool = True
-
-
-def prediction_fields(manifest: ModelManifest) -> list[pa.Field]:
-    """The prediction columns a package produces, in output order."""
-    target = manifest.target
-    name = target.name
-    if target.type is TargetType.REGRESSION:
-        return [pa.field(f"{name}_PREDICTION", pa.float64())]
-    fields = [pa.field(f"{name}_{label}_PREDICTION", pa.float64()) for label in target.classes]
-    fields.append(pa.field(f"{name}_PREDICTION", pa.string()))
-    if target.type is TargetType.BINARY:
-        fields += [pa.field("THRESHOLD", pa.float64()), pa.field("POSITIVE_CLASS", pa.string())]
-    return fields
-
-
-def passthrough_columns(input_schema: pa.Schema, options: ScoringOptions) -> list[str]:
-    if options.passthrough_all:
-        return list(input_schema.names)
-    missing = [c for c in options.passthrough if c not in input_schema.names]
-    if missing:
-        raise SchemaError(
-            f"passthrough column {', '.join(map(repr, missing))} is not in the input; "
-            f"it has: {', '.join(input_schema.names)}"
-        )
-    return list(dict.fromkeys(options.passthrough))
-
-
-def output_schema(
-    manifest: ModelManifest, input_schema: pa.Schema, options: ScoringOptions
-) -> pa.Schema:
-    """The schema :func:`score_batch` produces; checks the input first.
-
-    Raises:
-        SchemaError: a required feature or a passthrough column is missing, or a
-            passthrough column has the name of a prediction column.
-    """
-    check_schema(manifest, input_schema)
-    fields = [input_schema.field(c) for c in passthrough_columns(input_schema, options)]
-    predicted = prediction_fields(manifest)
-    if options.status_column:
-        predicted.append(pa.field(STATUS_COLUMN, pa.string()))
-    clash = sorted({f.name for f in fields} & {f.name for f in predicted})
-    if clash:
-        raise SchemaError(
-            f"passthrough column {', '.join(map(repr, clash))} has the name of an output "
-            "column; drop it from the passthrough or rename it in the input"
-        )
-    return pa.schema(fields + predicted)
 
 
 def score_batch(

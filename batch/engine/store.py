@@ -17,9 +17,9 @@ from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from batch.engine.spec import JobSpec
 from batch.errors import ConfigError
 from batch.settings import home_dir
-from batch.spec import JobSpec
 
 
 class JobStatus(StrEnum):

@@ -12,8 +12,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from batch import JobSpec, run_job
-from batch.scoring import STATUS_COLUMN, ScoringOptions
-from batch.workers import ScoringPool
+from batch.engine.pool.local import ScoringPool
+from batch.scoring.columns import STATUS_COLUMN, ScoringOptions
 
 PROBA = ["default_no_PREDICTION", "default_yes_PREDICTION"]
 CHUNKS = 20

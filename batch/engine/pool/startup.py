@@ -139,10 +139,10 @@ def _init_worker(threads: int) -> None:
         os.environ[var] = str(threads)
     from threadpoolctl import threadpool_limits
 
+    from batch.engine.pool.process_exit import skip_final_collection
     from batch.models.cache import configure_process_cache
-    from batch.process_exit import skip_final_collection
 
     _limits = threadpool_limits(limits=threads)
     configure_process_cache(threads=threads)
     skip_final_collection()
-    import batch.workers  # noqa: F401  (loaded before the first chunk comes)
+    import batch.engine.pool.child  # noqa: F401  (loaded before the first chunk comes)
