@@ -1,11 +1,17 @@
 """Where rows come from and go to. Knows nothing of models: Arrow batches in and out."""
 
 from connectors.base import (
+    ByteRange,
+    EncodingOutput,
     Intake,
     IntakeRequest,
     Output,
     OutputRequest,
+    Part,
+    Partition,
+    PartitionedIntake,
     Progress,
+    RangedIntake,
     Receipt,
     open_intake,
     open_output,
@@ -13,23 +19,33 @@ from connectors.base import (
     scheme_of,
 )
 from connectors.errors import (
+    ConnectorConfigError,
     ConnectorError,
     InputFormatError,
     OutputError,
+    OutputExistsError,
     SourceNotFoundError,
     UnknownSchemeError,
 )
 from connectors.storage import check_uri
 
 __all__ = [
+    "ByteRange",
+    "ConnectorConfigError",
     "ConnectorError",
+    "EncodingOutput",
     "InputFormatError",
     "Intake",
     "IntakeRequest",
     "Output",
     "OutputError",
+    "OutputExistsError",
     "OutputRequest",
+    "Part",
+    "Partition",
+    "PartitionedIntake",
     "Progress",
+    "RangedIntake",
     "Receipt",
     "SourceNotFoundError",
     "UnknownSchemeError",

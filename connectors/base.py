@@ -2,7 +2,10 @@
 
 An intake yields ``pa.RecordBatch``es of about ``chunk_rows`` rows and says how
 far it has got; an output takes batches and then commits or aborts as a whole,
-so nothing partial appears where results are read.
+so nothing partial appears where results are read. What only some adapters can
+do (byte ranges, partitions, encoding in the workers) is declared by a
+``runtime_checkable`` protocol each (:class:`RangedIntake`, :class:`PartitionedIntake`,
+:class:`EncodingOutput`), tested with ``isinstance``.
 
 Schemes map to lazily imported classes (fsspec's idea). Third parties add
 schemes through the ``batchpred.connectors`` entry-point group, whose values
@@ -15,11 +18,11 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import Any, Protocol, Self, runtime_checkable
 
 import pyarrow as pa
 
-from connectors.errors import UnknownSchemeError
+from connectors.errors import ConnectorConfigError, UnknownSchemeError
 
 ENTRY_POINT_GROUP = "batchpred.connectors"
 
@@ -54,6 +57,13 @@ class IntakeRequest:
     # caller reads only their values, and decoding each row's string costs the most
     dictionary_columns: Sequence[str] = ()
     skip_rows: int = 0  # resume: start after this many rows (skip whole parts where possible)
+
+    def __post_init__(self) -> None:
+        """Raises ConnectorConfigError: ``chunk_rows`` below 1 or ``skip_rows`` below 0."""
+        if self.chunk_rows < 1 or self.skip_rows < 0:
+            raise ConnectorConfigError(
+                f"{self.uri}: chunk_rows must be >= 1 and skip_rows >= 0 (got chunk_rows="
+                f"{self.chunk_rows}, skip_rows={self.skip_rows})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +136,94 @@ class Output(Protocol):
         ...
 
 
-class EncodingOutput(Output, Protocol):
+# -- optional capabilities -------------------------------------------------------
+#
+# An adapter that can do more than the contract says so by having these methods; the
+# engine asks with ``isinstance(intake, RangedIntake)``. Each protocol holds only its
+# capability (not Intake's or Output's members): on Python 3.11, isinstance() on a
+# runtime protocol calls hasattr() for every member, and ``Intake.schema`` may read
+# the input (and raise), where a capability check must not touch the store.
+
+
+@runtime_checkable
+class Part(Protocol):
+    """A piece of an intake that a scoring worker reads on its own.
+
+    Picklable and self-contained: it carries the URI and options it needs (never an
+    open connection), so any process can read it.
+    """
+
+    def read(self) -> pa.RecordBatch:
+        """The piece's rows as one batch, with the intake's schema.
+
+        Raises:
+            InputFormatError: the rows cannot be parsed or do not fit the schema.
+            SourceNotFoundError, AccessDeniedError, ConnectionFailedError, ReadError:
+                the store failed to serve the piece.
+        """
+        ...
+
+
+@runtime_checkable
+class ByteRange(Part, Protocol):
+    """A range of bytes of one file, cut at line starts (see :mod:`connectors.ranges`)."""
+
+    @property
+    def size(self) -> int:
+        """The bytes it covers; what progress counts."""
+        ...
+
+
+@runtime_checkable
+class Partition(Part, Protocol):
+    """A part the input is stored in (a Parquet row group, a Snowflake result batch)."""
+
+    @property
+    def rows(self) -> int | None:
+        """Rows of the whole part (before :meth:`after`); None when unknown."""
+        ...
+
+    def after(self, rows: int) -> Self:
+        """This part without its first ``rows`` rows (resuming inside it)."""
+        ...
+
+
+@runtime_checkable
+class RangedIntake(Protocol):
+    """An intake whose input splits into byte ranges that workers parse themselves."""
+
+    def byte_ranges(self, target_bytes: int) -> Sequence[ByteRange] | None:
+        """Ranges of about ``target_bytes`` covering the input once, in order; None when
+        this input cannot be cut (not plain CSV, gzip, values spanning lines): stream it.
+
+        The cuts depend only on the input and ``target_bytes``, so a resumed job
+        gets the same ranges.
+
+        Raises:
+            SourceNotFoundError, AccessDeniedError, ConnectionFailedError, ReadError:
+                the store failed while the cuts were planned.
+        """
+        ...
+
+
+@runtime_checkable
+class PartitionedIntake(Protocol):
+    """An intake whose input is stored in parts that workers read themselves."""
+
+    def partitions(self) -> Sequence[Partition] | None:
+        """The parts in input order, covering every row once (``skip_rows`` does not
+        apply: cut with :meth:`Partition.after`); empty or None when the input has no
+        parts a worker could read alone (then stream it).
+
+        Raises:
+            SourceNotFoundError, AccessDeniedError, ConnectionFailedError, ReadError:
+                the store failed while the parts were listed.
+        """
+        ...
+
+
+@runtime_checkable
+class EncodingOutput(Protocol):
     """An output whose chunk encoding can run in another process.
 
     ``encoder()`` returns a picklable callable turning a batch into bytes; the
@@ -134,10 +231,14 @@ class EncodingOutput(Output, Protocol):
     ``write_encoded``, so compressing and formatting use every core.
     """
 
-    def encoder(self) -> Callable[[pa.RecordBatch], bytes]: ...
+    def encoder(self) -> Callable[[pa.RecordBatch], bytes] | None:
+        """The picklable encoder of chunks for :meth:`write_encoded`; None: use ``write``."""
+        ...
 
-    def write_encoded(self, index: int, body: bytes, rows: int) -> Receipt: ...
-
+    def write_encoded(self, index: int, body: bytes, rows: int) -> Receipt:
+        """Stage chunk ``index`` as ``body`` (``encoder()(batch)``, ``rows`` rows) as
+        ``write`` would; the same failures as ``write``."""
+        ...
 
 _FILES = ("connectors.files:FileIntake", "connectors.file_output:FileOutput")
 _KNOWN: dict[str, tuple[str, str, str]] = {
@@ -165,9 +266,15 @@ def scheme_of(uri: str) -> str:
 def register_scheme(
     scheme: str, intake: str, output: str, *, hint: str = "", replace: bool = False
 ) -> None:
-    """Map ``scheme`` to ``"module:Class"`` targets; a taken scheme raises unless ``replace``."""
+    """Map ``scheme`` to ``"module:Class"`` targets.
+
+    Raises:
+        ConnectorConfigError: the scheme is taken (built in or registered) and
+            ``replace`` is not given.
+    """
     if not replace and (scheme in _KNOWN or scheme in _registered):
-        raise ValueError(f"scheme {scheme!r} is already registered; pass replace=True")
+        raise ConnectorConfigError(
+            f"scheme {scheme!r} is already registered; pass replace=True to replace it")
     _registered[scheme] = (intake, output, hint)
 
 
@@ -187,7 +294,7 @@ def _load(target: str, scheme: str, hint: str) -> type:
     module, _, attr = target.partition(":")
     try:
         return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
-    except ImportError as exc:
+    except (ImportError, AttributeError) as exc:  # no module, or no such class in it
         extra = f"; install it with: {hint}" if hint else ""
         raise UnknownSchemeError(f"no connector for '{scheme}://' ({exc}){extra}") from exc
 

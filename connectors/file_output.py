@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.base import OutputRequest, Receipt
-from connectors.errors import OutputError
+from connectors.errors import OutputError, OutputExistsError
 from connectors.formats import (
     FileOptions,
     Format,
@@ -88,7 +88,9 @@ class FileOutput:
     """One file or a directory of parts on any fsspec filesystem.
 
     Raises (from every method):
-        OutputError: the destination exists (without overwrite), or writing failed.
+        ConnectorConfigError: bad options, or no format from option or extension.
+        OutputExistsError: the destination exists and ``overwrite`` is not given.
+        OutputError: writing failed.
         BucketNotFoundError, AccessDeniedError, AuthenticationError,
         ConnectionFailedError: the store refused or could not be reached
         (see :mod:`connectors.storage`); the message names bucket and key.
@@ -139,9 +141,10 @@ class FileOutput:
             return None
 
     def _check_destination(self) -> None:
+        """Raises OutputExistsError: a file, or a directory holding data files, is there."""
         if self._dir_layout and not self._data_files():
             return
-        raise OutputError(f"{self.uri}: already exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{self.uri}: already exists; pass --overwrite to replace it")
 
     def _data_files(self) -> list[str]:
         return [p for p in self._fs.ls(self._path, detail=False, refresh=True)

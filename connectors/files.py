@@ -54,6 +54,8 @@ class FileIntake:
     """Streams record batches from one or more files of one format.
 
     Raises (from the constructor, ``schema`` and ``batches``):
+        ConnectorConfigError: bad options, or no format from option or extension
+            (its subclasses: credentials in the URI, an unknown scheme).
         SourceNotFoundError, BucketNotFoundError: nothing at the URI.
         AccessDeniedError, AuthenticationError: the store refused the read.
         ConnectionFailedError: the store could not be reached after retries.

@@ -20,7 +20,7 @@ import pyarrow.json as pjson
 import pyarrow.parquet as pq
 from pydantic import ConfigDict, Field, ValidationError
 
-from connectors.errors import ConnectorError, InputFormatError
+from connectors.errors import ConnectorConfigError, InputFormatError, config_error
 from connectors.storage import StorageOptions
 
 Format = Literal["csv", "parquet", "jsonl"]
@@ -62,16 +62,18 @@ class FileOptions(StorageOptions):
 
 
 def parse_options(options: Mapping[str, str], *, side: str) -> FileOptions:
-    """Validate ``KEY=VALUE`` options; the error names the bad key."""
+    """Validate ``KEY=VALUE`` options.
+
+    Raises:
+        ConnectorConfigError: naming the first bad key (``side`` says whose: input or
+            output) and listing the known ones; values are never echoed.
+    """
     try:
         return FileOptions.model_validate(dict(options))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        known = ", ".join(FileOptions.model_fields)
-        raise ConnectorError(
-            f"{side} option '{key}': {err['msg']} (known options: {known})"
-        ) from exc
+        # the chain is safe: StorageOptions hides the input in its errors
+        raise config_error(exc, f"{side} option '{{field}}'",
+                           known_options=FileOptions.model_fields) from exc
 
 
 def split_compression(path: str, options: FileOptions) -> tuple[str, bool]:
@@ -86,13 +88,18 @@ def split_compression(path: str, options: FileOptions) -> tuple[str, bool]:
 
 
 def detect_format(path: str, options: FileOptions) -> Format:
+    """The ``format`` option, else the format the extension names.
+
+    Raises:
+        ConnectorConfigError: no option and an extension that names no format.
+    """
     if options.format:
         return options.format
     stem, _ = split_compression(path, options)
     for ext, fmt in _EXTENSIONS.items():
         if stem.lower().endswith(ext):
             return fmt
-    raise ConnectorError(
+    raise ConnectorConfigError(
         f"{path}: cannot tell the format from the extension; pass --input-format/"
         "--output-format (csv, parquet or jsonl)"
     )
@@ -150,7 +157,9 @@ def json_reader(stream: IO[bytes]) -> Any:
 _COLUMN_NO = re.compile(r"In CSV column #(\d+): ")
 
 
-def translate_arrow_error(exc: Exception, path: str, header: Sequence[str] = ()) -> ConnectorError:
+def translate_arrow_error(
+    exc: Exception, path: str, header: Sequence[str] = ()
+) -> InputFormatError:
     """Turn a pyarrow parse error into a message that names the file and the fix."""
     msg = str(exc).strip()
     m = _COLUMN_NO.search(msg)

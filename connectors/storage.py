@@ -32,6 +32,7 @@ from connectors.errors import (
     AuthenticationError,
     BucketNotFoundError,
     ConnectionFailedError,
+    ConnectorConfigError,
     ConnectorError,
     CredentialsInUriError,
     OutputError,
@@ -151,7 +152,7 @@ def storage_kwargs(uri: str, options: StorageOptions) -> dict[str, Any]:
     """The fsspec keyword arguments for ``uri``'s protocol.
 
     Raises:
-        ConnectorError: a storage option is set that the protocol does not take.
+        ConnectorConfigError: a storage option is set that the protocol does not take.
     """
     proto = scheme_of(uri)
     build = _KWARGS.get(proto)
@@ -159,8 +160,8 @@ def storage_kwargs(uri: str, options: StorageOptions) -> dict[str, Any]:
         return build(options)
     given = [k for k in _GIVEN_ONLY if getattr(options, k)]
     if given:
-        raise ConnectorError(f"{uri}: option(s) {', '.join(given)} do not apply to "
-                             f"'{proto or 'local'}' paths")
+        raise ConnectorConfigError(f"{uri}: option(s) {', '.join(given)} do not apply to "
+                                   f"'{proto or 'local'}' paths; remove them")
     return {}
 
 
@@ -170,18 +171,27 @@ def open_filesystem(uri: str, options: StorageOptions) -> tuple[fsspec.AbstractF
     Raises:
         CredentialsInUriError: the URI carries credentials.
         UnknownSchemeError: no filesystem for the scheme; names the package to install.
+        ConnectorConfigError: the filesystem refused the URI or the options.
     """
     check_uri(uri)
     kwargs = storage_kwargs(uri, options)
+    proto = scheme_of(uri)
+    hint = _HINTS.get(proto)
+    extra = f"; install it with: {hint}" if hint else ""
     try:
         return url_to_fs(uri, **kwargs)  # type: ignore[no-any-return]
-    except (ImportError, ValueError) as exc:
-        proto = scheme_of(uri)
-        hint = _HINTS.get(proto)
-        if hint or "Protocol not known" in str(exc):
-            extra = f"; install it with: {hint}" if hint else ""
+    except ImportError as exc:  # a known protocol whose package is not installed
+        raise UnknownSchemeError(f"{uri}: no filesystem for '{proto}://'{extra}") from exc
+    except ValueError as exc:
+        if not _known_protocol(proto):
             raise UnknownSchemeError(f"{uri}: no filesystem for '{proto}://'{extra}") from exc
-        raise
+        raise ConnectorConfigError(f"{uri}: {exc}") from exc
+
+
+def _known_protocol(proto: str) -> bool:
+    """Whether fsspec has an implementation for every protocol of ``proto`` (chains too)."""
+    known = set(fsspec.available_protocols())
+    return all(p in known for p in (proto or "file").split("::"))
 
 
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:

@@ -11,7 +11,7 @@ from snowflake.connector.errors import Error
 
 from connectors.base import IntakeRequest, Progress
 from connectors.chunks import one_batch, rechunk
-from connectors.errors import ConnectorError, InputFormatError
+from connectors.errors import ConnectorConfigError, InputFormatError
 from connectors.snowflake.options import IntakeOptions, parse_options
 from connectors.snowflake.session import Session
 from connectors.snowflake.types import description_schema
@@ -86,7 +86,7 @@ class SnowflakeIntake:
     ``text_columns`` is ignored: Snowflake's column types are exact already.
 
     Raises (on open):
-        ConnectorError: bad URI or options; neither or both of table and query.
+        ConnectorConfigError: bad URI or options; neither or both of table and query.
         AuthenticationError, ConnectionFailedError: cannot log in / reach Snowflake.
         QueryError: the query was rejected (the message echoes its first line).
         SourceNotFoundError: the table, schema or database does not exist.
@@ -98,8 +98,6 @@ class SnowflakeIntake:
         self._location = parse_uri(request.uri)
         self._options = parse_options(IntakeOptions, request.options, side="input")
         self._sql = _statement(self._location, self._options)
-        if request.chunk_rows < 1 or request.skip_rows < 0:
-            raise ConnectorError(f"{self.uri}: chunk_rows must be >= 1 and skip_rows >= 0")
         self._session = Session(self._location, self._options)
         try:
             self._cursor = self._session.execute(self._sql)
@@ -181,12 +179,17 @@ class SnowflakeIntake:
 
 
 def _statement(location: Location, options: IntakeOptions) -> str:
+    """The SQL to read: the ``query`` option, or the URI's whole table.
+
+    Raises:
+        ConnectorConfigError: both a table and a query, or neither.
+    """
     if options.query and location.table is not None:
-        raise ConnectorError(f"{location.uri}: give either a table in the URI or the query "
-                             "option, not both")
+        raise ConnectorConfigError(f"{location.uri}: give either a table in the URI or the "
+                                   "query option, not both")
     if options.query:
         return options.query
     if location.table is None:
-        raise ConnectorError(f"{location.uri}: no table and no query: use "
-                             "snowflake://account/database/schema/table or the query option")
+        raise ConnectorConfigError(f"{location.uri}: no table and no query: use snowflake://"
+                                   "account/database/schema/table or the query option")
     return f"SELECT * FROM {location.table_sql}"

@@ -13,7 +13,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.errors import ConnectorError
+from connectors.errors import config_error
 
 WriteMode = Literal["insert", "create", "update", "upsert"]
 
@@ -93,35 +93,30 @@ def read_settings() -> SnowflakeSettings:
     """``SNOWFLAKE_*`` variables, read now.
 
     Raises:
-        ConnectorError: naming the bad variable (never its value, which may be secret).
+        ConnectorConfigError: naming the bad variable (never its value, which may be secret).
     """
     try:
         return SnowflakeSettings()
     except ValidationError as exc:
-        name = "SNOWFLAKE_" + ".".join(str(p) for p in exc.errors()[0]["loc"]).upper()
-        raise ConnectorError(f"environment variable {name}: {exc.errors()[0]['msg']}") from None
+        # from None: pydantic's error keeps the value, which may be a secret
+        raise config_error(exc, "environment variable SNOWFLAKE_{FIELD}") from None
 
 
 M = TypeVar("M", bound=BaseModel)
+_HINTS = {"password": "never pass a password as an option: set SNOWFLAKE_PASSWORD or use "
+                      "connection_name"}
 
 
 def parse_options(model: type[M], options: Mapping[str, str], *, side: str) -> M:
     """Validate ``KEY=VALUE`` options.
 
     Raises:
-        ConnectorError: naming the first bad key and listing the known ones.
+        ConnectorConfigError: naming the first bad key (``side``: input or output) and
+            listing the known ones; a password given as an option says where it belongs.
     """
     try:
         return model.model_validate(dict(options))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        known = ", ".join(sorted(model.model_fields))
-        if key == "password":
-            hint = "; never pass a password as an option: set SNOWFLAKE_PASSWORD or use " \
-                   "connection_name"
-        else:
-            hint = ""
-        raise ConnectorError(
-            f"snowflake {side} option '{key}': {err['msg']}{hint} (known options: {known})"
-        ) from None  # pydantic's error echoes the value, which may be a secret
+        # from None: pydantic's error keeps the value, which may be a secret
+        raise config_error(exc, f"snowflake {side} option '{{field}}'",
+                           known_options=sorted(model.model_fields), hints=_HINTS) from None

@@ -11,7 +11,12 @@ from pathlib import Path
 import pyarrow as pa
 
 from connectors.base import OutputRequest, Receipt
-from connectors.errors import ConnectorError, OutputError
+from connectors.errors import (
+    ConnectorConfigError,
+    ConnectorError,
+    OutputError,
+    OutputExistsError,
+)
 from connectors.snowflake import publish
 from connectors.snowflake.options import OutputOptions, parse_options
 from connectors.snowflake.session import Session
@@ -23,6 +28,12 @@ log = logging.getLogger(__name__)
 
 
 def _options(request: OutputRequest, location: Location) -> OutputOptions:
+    """The validated options, ``--overwrite`` folded in.
+
+    Raises:
+        ConnectorConfigError: a bad option, options that do not go together, or a
+            URI without a table.
+    """
     options = parse_options(OutputOptions, request.options, side="output")
     if request.overwrite:  # --overwrite: replace the table (create it, unless a mode is given)
         mode = options.mode if "mode" in request.options else "create"
@@ -37,7 +48,7 @@ def _options(request: OutputRequest, location: Location) -> OutputOptions:
     elif options.replace and options.mode != "create":
         problem = "replace=true applies to mode=create only"
     if problem:
-        raise ConnectorError(f"{request.uri}: {problem}")
+        raise ConnectorConfigError(f"{request.uri}: {problem}")
     return options
 
 
@@ -79,19 +90,23 @@ class SnowflakeOutput:
         """Check the target against ``schema`` and prepare the staging table.
 
         Raises:
+            ConnectorConfigError: a key column is not an output column, or
+                ``mode=update`` has no column besides the keys.
+            OutputExistsError: ``mode=create`` on an existing table without ``replace``.
             OutputError: a column has no Snowflake type, is missing from the
-                target or has an incompatible type; ``create`` on an existing
-                table; a key column missing; resume receipts that do not match
-                what is staged. All before any row is loaded.
+                target or has an incompatible type; resume receipts that do not
+                match what is staged. All before any row is loaded.
             AuthenticationError, ConnectionFailedError: cannot log in.
         """
         layout = Layout.of(schema)
         missing = [k for k in self._options.key_columns if k not in schema.names]
         if missing:
-            raise OutputError(f"{self.uri}: key column '{missing[0]}' is not among the output "
-                              f"columns {schema.names}")
+            raise ConnectorConfigError(f"{self.uri}: key column '{missing[0]}' (option "
+                                       f"key_columns) is not among the output columns "
+                                       f"{schema.names}")
         if self._options.mode == "update" and len(self._options.key_columns) == len(schema):
-            raise OutputError(f"{self.uri}: mode=update needs a column besides the keys")
+            raise ConnectorConfigError(f"{self.uri}: mode=update needs an output column "
+                                       "besides the key_columns")
         self._session = Session(self._location, self._options, rejected=OutputError,
                                 lost=OutputError)
         self._schema, self._next = schema, len(resume)
@@ -121,8 +136,9 @@ class SnowflakeOutput:
         table = f"{loc.database}.{loc.schema}.{loc.table}"
         if self._options.mode == "create":
             if target and not self._options.replace:
-                raise OutputError(f"{self.uri}: table {table} already exists; pass replace=true "
-                                  "(or --overwrite) to replace it, or mode=insert to append")
+                raise OutputExistsError(f"{self.uri}: table {table} already exists; pass "
+                                        "replace=true (or --overwrite) to replace it, or "
+                                        "mode=insert to append")
             return list(schema.names)
         if not target:
             raise OutputError(f"{self.uri}: table {table} does not exist (or is not visible "

@@ -4,6 +4,8 @@ Everything the connector raises crosses into ``connectors.errors`` here:
 
 - login refused (wrong password, key, token) -> :class:`AuthenticationError`,
   naming account and user, never the secret;
+- connection settings the connector itself rejects (an unknown ``connection_name``,
+  a bad ``connections.toml``, a missing extra) -> :class:`ConnectorConfigError`;
 - endpoint unreachable after ``connect_retries`` more attempts, each bounded by
   ``login_timeout`` -> :class:`ConnectionFailedError`;
 - a statement the server rejects -> the session's ``rejected`` class
@@ -22,11 +24,20 @@ from typing import Any
 
 import snowflake.connector
 from snowflake.connector.cursor import SnowflakeCursor
-from snowflake.connector.errors import DatabaseError, Error, OperationalError, ProgrammingError
+from snowflake.connector.errors import (
+    ConfigManagerError,
+    ConfigSourceError,
+    DatabaseError,
+    Error,
+    MissingDependencyError,
+    OperationalError,
+    ProgrammingError,
+)
 
 from connectors.errors import (
     AuthenticationError,
     ConnectionFailedError,
+    ConnectorConfigError,
     ConnectorError,
     QueryError,
     SourceNotFoundError,
@@ -38,6 +49,8 @@ log = logging.getLogger(__name__)
 
 _DOES_NOT_EXIST = 2003  # "Object does not exist or not authorized"
 _LOGIN_ERRORS = 390  # 390xxx: the login service refused the session
+# the connector's errors for settings it cannot use (read before any request is sent)
+_SETTINGS_ERRORS = (ConfigSourceError, ConfigManagerError, MissingDependencyError)
 
 
 def connect_kwargs(
@@ -109,9 +122,10 @@ def open_connection(
 
     Raises:
         AuthenticationError: the login was refused (names account and user).
-        ConnectionFailedError: every attempt failed to reach the endpoint.
-        ConnectorError: anything else the connector rejects (e.g. an unknown
-            ``connection_name``).
+        ConnectionFailedError: every attempt failed to reach the endpoint, or the
+            login service failed in another way (its HTTP errors).
+        ConnectorConfigError: the connector rejects the connection settings (an
+            unknown ``connection_name``, a bad ``connections.toml``).
     """
     kwargs = connect_kwargs(location, options, settings or read_settings())
     who, attempts = _who(location, kwargs), options.connect_retries + 1
@@ -139,13 +153,19 @@ def open_connection(
 
 
 def _login_error(exc: Error, who: str) -> ConnectorError:
+    """The error for a failed login that is not an unreachable endpoint (see above)."""
     if isinstance(exc, DatabaseError):
         return AuthenticationError(
             f"snowflake {who}: login refused: {_message(exc)}; check the credentials "
             "(SNOWFLAKE_USER, SNOWFLAKE_PASSWORD, SNOWFLAKE_AUTHENTICATOR, "
             "SNOWFLAKE_PRIVATE_KEY_FILE, or the connections.toml entry)"
         )
-    return ConnectorError(f"snowflake {who}: cannot connect: {_message(exc)}")
+    message = f"snowflake {who}: cannot connect: {_message(exc)}"
+    # the connector raises its base Error for an unknown connection_name
+    if isinstance(exc, _SETTINGS_ERRORS) or type(exc) is Error:
+        return ConnectorConfigError(f"{message}; check connection_name, connections_file and "
+                                    "the connection options")
+    return ConnectionFailedError(message)  # the login service's HTTP errors: may pass
 
 
 class Session:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from connectors.errors import ConnectorError, CredentialsInUriError
+from connectors.errors import ConnectorConfigError, CredentialsInUriError
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
 _QUERY_KEYS = ("role", "warehouse")
@@ -71,10 +71,14 @@ class Location:
 
     @property
     def table_sql(self) -> str:
-        """``"DB"."SCHEMA"."TABLE"``; raises if the URI names no table."""
+        """``"DB"."SCHEMA"."TABLE"``.
+
+        Raises:
+            ConnectorConfigError: the URI names no table.
+        """
         if self.table is None:
-            raise ConnectorError(f"{self.uri}: no table in the URI "
-                                 "(expected snowflake://account/database/schema/table)")
+            raise ConnectorConfigError(f"{self.uri}: no table in the URI "
+                                       "(expected snowflake://account/database/schema/table)")
         return f"{self.database.sql}.{self.schema.sql}.{self.table.sql}"
 
     @property
@@ -87,12 +91,12 @@ def parse_uri(uri: str) -> Location:
 
     Raises:
         CredentialsInUriError: a password in it (never echoed).
-        ConnectorError: not a snowflake URI, too few or too many path segments,
+        ConnectorConfigError: not a snowflake URI, too few or too many path segments,
             or an unknown query parameter.
     """
     parts = urlsplit(uri)
     if parts.scheme.lower() != "snowflake":
-        raise ConnectorError(f"{uri}: not a snowflake:// URI")
+        raise ConnectorConfigError(f"{uri}: not a snowflake:// URI")
     if parts.password is not None:
         raise CredentialsInUriError(
             f"snowflake://{parts.hostname}/...: the URI holds a password; never put secrets "
@@ -101,14 +105,14 @@ def parse_uri(uri: str) -> Location:
     account = parts.hostname or ""
     segments = [s for s in parts.path.split("/") if s]
     if not account or len(segments) not in (2, 3):
-        raise ConnectorError(
+        raise ConnectorConfigError(
             f"{uri}: expected snowflake://<account>/<database>/<schema>[/<table>]"
         )
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     unknown = sorted(set(query) - set(_QUERY_KEYS))
     if unknown:
-        raise ConnectorError(f"{uri}: unknown URI parameter '{unknown[0]}' "
-                             f"(known: {', '.join(_QUERY_KEYS)})")
+        raise ConnectorConfigError(f"{uri}: unknown URI parameter '{unknown[0]}' "
+                                   f"(known: {', '.join(_QUERY_KEYS)})")
     names = [Name.from_uri(s) for s in segments]
     return Location(
         uri=uri, account=account, database=names[0], schema=names[1],

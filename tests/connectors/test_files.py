@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from connectors import (
-    ConnectorError,
+    ConnectorConfigError,
     InputFormatError,
     IntakeRequest,
-    OutputError,
+    OutputExistsError,
     OutputRequest,
     SourceNotFoundError,
     open_intake,
@@ -148,10 +148,10 @@ def test_missing_input_and_unknown_option(tmp_path: Path) -> None:
     with pytest.raises(SourceNotFoundError, match="nope.csv"):
         open_intake(IntakeRequest(uri=str(tmp_path / "nope.csv")))
     (tmp_path / "t.csv").write_text("a\n1\n")
-    with pytest.raises(ConnectorError, match="input option 'delimitr'"):
+    with pytest.raises(ConnectorConfigError, match="input option 'delimitr'"):
         open_intake(IntakeRequest(uri=str(tmp_path / "t.csv"), options={"delimitr": ";"}))
     (tmp_path / "t.dat").write_text("a\n1\n")
-    with pytest.raises(ConnectorError, match="cannot tell the format"):
+    with pytest.raises(ConnectorConfigError, match="cannot tell the format"):
         open_intake(IntakeRequest(uri=str(tmp_path / "t.dat")))
 
 
@@ -169,7 +169,7 @@ def test_output_is_invisible_until_commit_and_gone_after_abort(tmp_path: Path) -
 def test_existing_output_is_kept_unless_overwrite(tmp_path: Path) -> None:
     final = tmp_path / "out.csv"
     final.write_text("precious\n")
-    with pytest.raises(OutputError, match="--overwrite"):
+    with pytest.raises(OutputExistsError, match="--overwrite"):
         open_output(OutputRequest(uri=str(final)))
     assert final.read_text() == "precious\n"
     write = open_output(OutputRequest(uri=str(final), overwrite=True))

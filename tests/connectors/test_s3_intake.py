@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from connectors import (
-    ConnectorError,
+    ConnectorConfigError,
     InputFormatError,
     IntakeRequest,
     SourceNotFoundError,
@@ -202,7 +202,7 @@ def test_credentials_in_the_uri_are_refused_without_echoing_them(s3: S3) -> None
     assert "s3://***@bucket" in text and "AWS_PROFILE" in text
     assert "secret" not in text.replace("AWS_SECRET", "") and "AKIA" not in text
     assert info.value.__cause__ is None and info.value.__context__ is None
-    with pytest.raises(ConnectorError, match="endpoint_url") as bad:
+    with pytest.raises(ConnectorConfigError, match="endpoint_url") as bad:
         open_intake(IntakeRequest(uri=s3.uri("in.csv"),
                                   options={"endpoint_url": "http://key:hunter2@127.0.0.1:1"}))
     assert "hunter2" not in str(bad.value) and "hunter2" not in str(bad.value.__cause__)
@@ -212,7 +212,8 @@ def test_unavailable_scheme_and_misplaced_options_are_clear(tmp_path: Path) -> N
     with pytest.raises(UnknownSchemeError, match="pip install gcsfs"):
         open_intake(IntakeRequest(uri="gs://bucket/in.csv"))
     (tmp_path / "t.csv").write_text("a\n1\n")
-    with pytest.raises(ConnectorError, match="endpoint_url do not apply to 'local' paths"):
+    with pytest.raises(ConnectorConfigError,
+                       match="endpoint_url do not apply to 'local' paths"):
         open_intake(IntakeRequest(uri=str(tmp_path / "t.csv"),
                                   options={"endpoint_url": "http://127.0.0.1:9000"}))
 

@@ -19,7 +19,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from connectors import Output, OutputError, OutputRequest, Receipt, open_output
+from connectors import (
+    Output,
+    OutputError,
+    OutputExistsError,
+    OutputRequest,
+    Receipt,
+    open_output,
+)
 from connectors.errors import AccessDeniedError, BucketNotFoundError, ConnectionFailedError
 
 if TYPE_CHECKING:
@@ -115,7 +122,7 @@ def test_a_prefix_gets_part_objects_and_success_last(s3: S3) -> None:
     success = json.loads(s3.get("scored/_SUCCESS"))
     assert [p["part"] for p in success["parts"]] == [p.rpartition("/")[2] for p in parts]
     assert [p["size"] for p in success["parts"]] == [len(s3.get(p)) for p in parts]
-    with pytest.raises(OutputError, match="already exists; pass --overwrite"):
+    with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):
         open_output(OutputRequest(uri=s3.uri("scored"), options=s3.options(layout="parts")))
     again = open_output(OutputRequest(uri=s3.uri("scored"), overwrite=True,
                                       options=s3.options(layout="parts")))

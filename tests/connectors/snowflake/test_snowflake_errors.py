@@ -9,7 +9,12 @@ import pyarrow as pa
 import pytest
 
 from connectors import IntakeRequest, OutputRequest, open_intake, open_output
-from connectors.errors import AuthenticationError, ConnectionFailedError, ConnectorError
+from connectors.errors import (
+    AuthenticationError,
+    ConnectionFailedError,
+    ConnectorConfigError,
+    ConnectorError,
+)
 
 Endpoint = Any  # conftest.Endpoint: host, port, options(**extra)
 # fakesnow's server warns about its own DuckDB call (an extra copy of each result)
@@ -63,10 +68,10 @@ def test_unreachable_endpoint_fails_fast_after_bounded_retries(
     assert isinstance(info.value, ConnectionError)
 
 
-def test_unknown_connection_name_is_a_connector_error(
+def test_unknown_connection_name_is_a_config_error(
         endpoint: Endpoint, base_uri: str) -> None:
     options = endpoint.options(connection_name="no_such_connection")
-    with pytest.raises(ConnectorError, match="no_such_connection"):
+    with pytest.raises(ConnectorConfigError, match="no_such_connection.*check connection_name"):
         open_intake(IntakeRequest(f"{base_uri}/T", options=options))
 
 
@@ -77,12 +82,13 @@ def test_unknown_connection_name_is_a_connector_error(
     ({"mode": "merge"}, r"option 'mode'.*known options"),
 ])
 def test_bad_output_options(base_uri: str, options: dict[str, str], match: str) -> None:
-    with pytest.raises(ConnectorError, match=match):
+    with pytest.raises(ConnectorConfigError, match=match) as info:
         open_output(OutputRequest(f"{base_uri}/T", options=options))
+    assert isinstance(info.value, ValueError)
 
 
 def test_output_needs_a_table_and_a_mappable_type(base_uri: str, endpoint: Endpoint) -> None:
-    with pytest.raises(ConnectorError, match="names no table"):
+    with pytest.raises(ConnectorConfigError, match="names no table"):
         open_output(OutputRequest(base_uri))
     out = open_output(OutputRequest(f"{base_uri}/T", options=endpoint.options(mode="create")))
     with pytest.raises(ConnectorError, match=r"column 'tags' has Arrow type list<item: string>"):

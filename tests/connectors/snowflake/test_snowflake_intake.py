@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from connectors import ConnectorError, IntakeRequest, SourceNotFoundError, open_intake
+from connectors import ConnectorConfigError, IntakeRequest, SourceNotFoundError, open_intake
 from connectors.errors import QueryError
 from connectors.snowflake import SnowflakeIntake
 
@@ -160,16 +160,16 @@ def test_syntax_error_echoes_the_query(
     ("/T", {"colour": "red"}, r"'colour'.*known options: .*connection_name"),
     ("/T", {"password": "hunter2"}, "never pass a password"),
 ])
-def test_bad_requests_are_connector_errors(
+def test_bad_requests_are_config_errors(
         base_uri: str, endpoint: Endpoint, uri_tail: str, options: dict[str, str],
         match: str) -> None:
     request = IntakeRequest(base_uri + uri_tail, options={**endpoint.options(), **options})
-    with pytest.raises(ConnectorError, match=match) as info:
+    with pytest.raises(ConnectorConfigError, match=match) as info:
         open_intake(request)
     assert "hunter2" not in str(info.value)
 
 
 def test_password_in_the_uri_is_refused_without_echoing_it(endpoint: Endpoint) -> None:
-    with pytest.raises(ConnectorError, match="never put secrets") as info:
+    with pytest.raises(ConnectorConfigError, match="never put secrets") as info:
         open_intake(IntakeRequest("snowflake://bob:hunter2@acct/DB/S/T"))
     assert "hunter2" not in str(info.value)

@@ -14,7 +14,15 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from connectors import IntakeRequest, OutputError, OutputRequest, Receipt, open_intake, open_output
+from connectors import (
+    IntakeRequest,
+    OutputError,
+    OutputExistsError,
+    OutputRequest,
+    Receipt,
+    open_intake,
+    open_output,
+)
 from connectors.snowflake import SnowflakeOutput
 
 SQL = Callable[..., list[tuple]]
@@ -82,7 +90,7 @@ def test_create_makes_a_new_table_and_refuses_an_existing_one(
     assert rows(sql, "FRESH") == [(r["ID"], r["SCORE"]) for r in SCORES.to_pylist()]
 
     again = output(f"{base_uri}/fresh", endpoint, mode="create", job_id="job-2")
-    with pytest.raises(OutputError, match=r"FRESH already exists.*replace=true"):
+    with pytest.raises(OutputExistsError, match=r"FRESH already exists.*replace=true"):
         again.start(SCORES.schema)
     again.abort()
 

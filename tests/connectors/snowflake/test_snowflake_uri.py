@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from connectors import ConnectorError, OutputError
+from connectors import ConnectorConfigError, OutputError
 from connectors.errors import CredentialsInUriError
 from connectors.snowflake.staging import staging_name
 from connectors.snowflake.types import TargetColumn, match_columns, snowflake_type
@@ -31,8 +31,9 @@ def test_uri_parts_fold_like_snowflake_identifiers() -> None:
     ("snowflake://acct/db/s/t?password=x", "unknown URI parameter 'password'"),
 ])
 def test_bad_uris(uri: str, match: str) -> None:
-    with pytest.raises(ConnectorError, match=match):
+    with pytest.raises(ConnectorConfigError, match=match) as info:
         parse_uri(uri)
+    assert isinstance(info.value, ValueError)
 
 
 def test_staging_name_is_stable_plain_and_distinct() -> None:
