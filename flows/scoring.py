@@ -60,17 +60,19 @@ from batch.engine.store import JobStatus, JobStore
 from batch.engine.workers import JobWorkers
 from batch.errors import ModelOutputError
 from batch.models.package import ModelPackage
-from connectors import OutputError, Progress
+from connectors import Progress
 from flows.settings import FlowSettings
 
 FLOW_NAME = "batch-score"
 # Retrying cannot fix these: the same input, output and model fail the same way. By the
-# built-ins the error trees inherit: bad values (ConfigError, SchemaError, PackageError,
-# InputFormatError, QueryError, ...), unknown names (DeploymentError), missing inputs and
-# refused credentials; plus a model breaking its contract and a spent error budget.
+# built-ins the error trees inherit: bad values and settings (ConfigError,
+# ConnectorConfigError, SchemaError, PackageError, InputFormatError, QueryError, ...),
+# unknown names (DeploymentError), missing inputs, refused credentials and an output that
+# exists (OutputExistsError: it stays until the job says overwrite); plus a model
+# breaking its contract and a spent error budget. Decided by type only, never by message.
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError, LookupError, FileNotFoundError, PermissionError, ModelOutputError,
-    ErrorBudgetExceeded,
+    ValueError, LookupError, FileNotFoundError, FileExistsError, PermissionError,
+    ModelOutputError, ErrorBudgetExceeded,
 )
 
 
@@ -98,8 +100,6 @@ def job_run_name() -> str:
 def _transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Retry only failures another attempt may not repeat (worker died, I/O, user code)."""
     error = state.data
-    if isinstance(error, OutputError) and "already exists" in str(error):
-        return False  # an existing output stays until the job says overwrite
     return not isinstance(error, PERMANENT_ERRORS)
 
 

@@ -12,21 +12,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
 from batch.engine.budget import ErrorBudget
+from batch.engine.chunks import independent_parts
 from batch.engine.options import parse_size
 from batch.engine.pool.child import ChunkJob, run_limited
 from batch.engine.pool.startup import default_workers, threads_per_worker
 from batch.engine.spec import JobSpec
 from batch.models.cache import process_cache
+from batch.models.loaders import EstimatorScorer
 from batch.models.onnx_fastpath import FastPath, build_fast_path, kept_fast_path, model_path
 from batch.models.package import ModelPackage
 from batch.scoring.columns import ScoringOptions, output_schema
 from batch.scoring.features import coerce_features
-from connectors import IntakeRequest, open_intake
+from connectors import IntakeRequest, RangedIntake, open_intake
 
 MIN_CHUNK_ROWS = 1_000
 MAX_CHUNK_ROWS = 1_000_000
@@ -43,7 +44,7 @@ class PreflightResult:
     chunks: int | None = None  # chunks the input makes, if known
 
 
-def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
+def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions, *,
               onnx_cache: Path | None = None,
               on_plan: Callable[[int | None, int | None], None] | None = None) -> PreflightResult:
     """Check the input and the model on the leading rows.
@@ -66,7 +67,7 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions,
     try:
         output_schema(package.manifest, intake.schema, options)
         ranges = None
-        if spec.chunk_rows is None and hasattr(intake, "byte_ranges"):
+        if spec.chunk_rows is None and isinstance(intake, RangedIntake):
             ranges = intake.byte_ranges(target)
         input_bytes, rows_total = intake.progress().bytes_total, intake.progress().rows_total
         parts = None if ranges is not None else independent_parts(intake)
@@ -104,8 +105,8 @@ def _fast_path(head: pa.RecordBatch, package: ModelPackage, cache: Path | None) 
     reference = process_cache().get(package)
     features = coerce_features(head, package.manifest)
     sample = features.select(features.valid).frame
-    return build_fast_path(package, getattr(reference, "estimator", None), reference, sample,
-                           cache)
+    estimator = reference.estimator if isinstance(reference, EstimatorScorer) else None
+    return build_fast_path(package, estimator, reference, sample, cache=cache)
 
 
 def _score_head(
@@ -116,15 +117,6 @@ def _score_head(
     budget = ErrorBudget(spec.max_error_rate, spec.max_failed_rows, min_rows=100)
     budget.add(0, result.rows, result.failures)
     budget.check()
-
-
-def independent_parts(intake: Any) -> list[Any] | None:
-    """The parts of an intake that scoring workers read on their own (a Snowflake
-    result's batches), when there are several and each knows its row count."""
-    parts = intake.partitions() if hasattr(intake, "partitions") else None
-    if not parts or len(parts) < 2 or any(p.rows is None for p in parts):
-        return None
-    return list(parts)
 
 
 def chunk_rows_for(sample: pa.RecordBatch | None, target_bytes: int) -> int:

@@ -156,7 +156,7 @@ class FastScorer:
 
     def predict_columns(self, columns: Mapping[str, np.ndarray], rows: int,
                         category_missing: np.ndarray | None = None) -> np.ndarray:
-        """Score feature columns (as :func:`batch.validation.coerce_features` makes them);
+        """Score feature columns (as :func:`batch.scoring.features.coerce_features` makes them);
         the rows in ``category_missing`` go to scikit-learn."""
         missing = category_missing if category_missing is not None and category_missing.any() \
             else None
@@ -194,7 +194,7 @@ class FastScorer:
 
 
 def build_fast_path(package: ModelPackage, estimator: Any, reference: Scorer,
-                    sample: pd.DataFrame, cache: Path | None = None) -> FastPath:
+                    sample: pd.DataFrame, *, cache: Path | None = None) -> FastPath:
     """The verdict kept in ``cache``, or else: convert, check on ``sample`` (valid,
     coerced feature rows) and keep the verdict (the model only if it passed)."""
     kept = kept_fast_path(package, cache)

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from batch.errors import ModelOutputError
-from batch.models.loaders import Scorer
+from batch.models.loaders import ColumnScorer, Scorer
 from batch.models.manifest import TargetType
 from batch.models.package import ModelPackage
 from batch.scoring.columns import (
@@ -49,9 +49,8 @@ def score_batch(
     n = batch.num_rows
     scored = features if features.reasons is None else features.select(valid)
     raw = None
-    by_columns = getattr(scorer, "predict_columns", None)  # takes arrays: no DataFrame made
-    if scored.rows and by_columns is not None:
-        raw = by_columns(scored.columns, scored.rows, scored.category_missing)
+    if scored.rows and isinstance(scorer, ColumnScorer):  # takes arrays: no DataFrame made
+        raw = scorer.predict_columns(scored.columns, scored.rows, scored.category_missing)
     elif scored.rows:
         raw = scorer.predict(scored.frame)
     columns = [batch.column(c) for c in passthrough_columns(batch.schema, options)]

@@ -26,7 +26,12 @@ from prefect.states import Failed, State
 from batch.engine.spec import JobSpec
 from batch.engine.store import JobStatus, JobStore
 from batch.errors import JobError, SchemaError, UserCodeError
-from connectors import OutputError, SourceNotFoundError
+from connectors import (
+    ConnectorConfigError,
+    OutputError,
+    OutputExistsError,
+    SourceNotFoundError,
+)
 from flows import batch_score, score
 from flows.scoring import _transient, score_job
 
@@ -148,7 +153,31 @@ def test_only_transient_errors_are_retried() -> None:
     assert retried(OutputError("s3://b/out.csv: upload failed"))
     assert not retried(SchemaError("no column 'income'"))
     assert not retried(SourceNotFoundError("in.csv: no such file"))
-    assert not retried(OutputError("out.csv: already exists; pass --overwrite to replace it"))
+    assert not retried(OutputExistsError("out.csv: exists; pass --overwrite to replace it"))
+    assert not retried(ConnectorConfigError("out.csv: option 'bogus' does not apply"))
+    # by type, not by message: the same words on another error change nothing
+    assert retried(OutputError("out.csv: already exists; pass --overwrite to replace it"))
+
+
+def test_a_bad_output_option_fails_at_once_with_no_retry(
+        credit: Credit, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCHPRED_FLOW_RETRIES", "3")
+    monkeypatch.setenv("BATCHPRED_FLOW_RETRY_DELAY", "30")  # a retry would show as a wait
+    spec = JobSpec(model=str(credit.sklearn), input=str(credit.csv),
+                   output=str(tmp_path / "out.csv"), output_options={"compresion": "gzip"},
+                   workers=0, job_id="bad-option-1")
+    state = batch_score(spec, return_state=True)
+
+    assert state.is_failed()
+    with pytest.raises(ConnectorConfigError, match="compresion"):
+        state.result()
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[_flow_run_id(state)])),
+            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="score")),
+            sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=10)
+    assert [(r.run_count, r.state_name) for r in runs] == [(1, "Failed")]
+    assert not (tmp_path / "out.csv").exists()
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from batch.lazy import lazy_names
 
 if TYPE_CHECKING:
-    from batch.engine.pool.child import ChunkJob, ChunkResult, Partition, run_chunk
+    from batch.engine.pool.child import ChunkJob, ChunkResult, run_chunk
     from batch.engine.pool.dask import DaskPool
     from batch.engine.pool.local import ScoringPool
     from batch.engine.pool.protocol import Pool
@@ -25,7 +25,6 @@ _LAZY = {
     "ChunkJob": "batch.engine.pool.child",
     "ChunkResult": "batch.engine.pool.child",
     "DaskPool": "batch.engine.pool.dask",
-    "Partition": "batch.engine.pool.child",
     "Pool": "batch.engine.pool.protocol",
     "ScoringPool": "batch.engine.pool.local",
     "run_chunk": "batch.engine.pool.child",
@@ -35,7 +34,6 @@ __all__ = [
     "ChunkJob",
     "ChunkResult",
     "DaskPool",
-    "Partition",
     "Pool",
     "ScoringPool",
     "run_chunk",

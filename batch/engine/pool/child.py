@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,11 +23,8 @@ from batch.models.package import ModelPackage
 from batch.scoring.chunk import score_batch
 from batch.scoring.columns import STATUS_COLUMN, STATUS_OK, ScoringOptions
 
-
-class Partition(Protocol):
-    """A chunk the worker reads itself (a byte range of a CSV file, ...)."""
-
-    def read(self) -> pa.RecordBatch: ...
+if TYPE_CHECKING:
+    from connectors import Part  # a chunk the worker reads itself (a CSV byte range, ...)
 
 
 Encoder = Callable[[pa.RecordBatch], bytes]
@@ -75,7 +72,7 @@ def from_ipc(payload: bytes) -> pa.RecordBatch:
     return pa.Table.from_batches(batches, schema=reader.schema).combine_chunks().to_batches()[0]
 
 
-def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Partition | bytes) -> ChunkResult:
+def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Part | bytes) -> ChunkResult:
     """Read (if needed), score and (if asked) encode one chunk, in this process."""
     started = time.perf_counter()
     if isinstance(chunk, bytes):
@@ -104,7 +101,7 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Partition | bytes) -> Chunk
     )
 
 
-def run_limited(job: ChunkJob, chunk: pa.RecordBatch | Partition, threads: int) -> ChunkResult:
+def run_limited(job: ChunkJob, chunk: pa.RecordBatch | Part, threads: int) -> ChunkResult:
     """:func:`run_chunk` in this process with its native thread pools capped at ``threads``.
 
     An uncapped OpenMP pool that shares its cores with other scorers costs far

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import CancelledError
 from typing import Any
 
 import pyarrow as pa
 
-from batch.engine.pool.child import ChunkJob, ChunkResult, Partition, run_chunk, to_ipc
+from batch.engine.pool.child import ChunkJob, ChunkResult, run_chunk, to_ipc
 from batch.errors import ConfigError, JobError
+from connectors import Part
 
 
 def _worker_setup(threads: int = 1) -> None:
@@ -36,9 +38,13 @@ class DaskPool:
 
     def __init__(self, job: ChunkJob, *, address: str | None = None, workers: int = 2) -> None:
         try:
-            from distributed import Client, LocalCluster
+            from distributed import Client, KilledWorker, LocalCluster
+            from distributed.comm.core import CommClosedError
         except ImportError as exc:  # pragma: no cover - dask[distributed] is a dependency
             raise ConfigError("--executor dask needs: pip install 'dask[distributed]'") from exc
+        # a worker that died or left (a cancelled future is a concurrent.futures one)
+        self._lost: tuple[type[BaseException], ...] = (KilledWorker, CommClosedError,
+                                                        CancelledError)
         self.job = job
         self.loads_by_pid: dict[int, int] = {}
         self._cluster: Any = None
@@ -58,7 +64,7 @@ class DaskPool:
         self._client.run(_worker_setup)
         self.workers = len(self._client.scheduler_info().get("workers", {})) or workers
 
-    def map_ordered(self, chunks: Iterable[pa.RecordBatch | Partition]) -> Iterator[ChunkResult]:
+    def map_ordered(self, chunks: Iterable[pa.RecordBatch | Part]) -> Iterator[ChunkResult]:
         """Yield results in input order, with at most ``2 * workers + 1`` chunks in flight."""
         window: deque[Any] = deque()
         limit = 2 * self.workers + 1
@@ -73,11 +79,9 @@ class DaskPool:
     def _collect(self, future: Any) -> ChunkResult:
         try:
             result: ChunkResult = future.result()
-        except Exception as exc:
-            if type(exc).__name__ in ("KilledWorker", "CommClosedError", "CancelledError"):
-                raise JobError(f"a Dask worker died or left: {exc}; nothing was published; "
-                               "run the job again with --resume to continue") from exc
-            raise
+        except self._lost as exc:
+            raise JobError(f"a Dask worker died or left: {exc}; nothing was published; "
+                           "run the job again with --resume to continue") from exc
         self.loads_by_pid[result.pid] = result.loads
         return result
 

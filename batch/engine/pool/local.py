@@ -15,11 +15,12 @@ from concurrent.futures.process import BrokenProcessPool
 
 import pyarrow as pa
 
-from batch.engine.pool.child import ChunkJob, ChunkResult, Partition, run_chunk, run_limited, to_ipc
+from batch.engine.pool.child import ChunkJob, ChunkResult, run_chunk, run_limited, to_ipc
 from batch.engine.pool.startup import start_processes, take_prestarted, threads_per_worker
 from batch.errors import JobError
 from batch.models.package import ModelPackage
 from batch.scoring.columns import ScoringOptions
+from connectors import Part
 
 
 class ScoringPool:
@@ -41,7 +42,7 @@ class ScoringPool:
                        or start_processes(workers, self._threads))
             self._executor, self._starting = started.executor, started.starting
 
-    def map_ordered(self, chunks: Iterable[pa.RecordBatch | Partition]) -> Iterator[ChunkResult]:
+    def map_ordered(self, chunks: Iterable[pa.RecordBatch | Part]) -> Iterator[ChunkResult]:
         """Yield results in input order, with at most ``3 * workers + 1`` chunks in flight.
         While the workers start up, each has one chunk queued and this process scores
         the others, up to four times that window if the start takes long.
@@ -81,7 +82,7 @@ class ScoringPool:
                 "published; run the job again with --resume to continue"
             ) from exc
 
-    def _run_inline(self, chunk: pa.RecordBatch | Partition) -> Future[ChunkResult]:
+    def _run_inline(self, chunk: pa.RecordBatch | Part) -> Future[ChunkResult]:
         done: Future[ChunkResult] = Future()
         try:
             done.set_result(run_limited(self.job, chunk, self._threads))

@@ -7,7 +7,8 @@ from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from batch.engine.pool.child import ChunkJob, ChunkResult, Partition
+from batch.engine.pool.child import ChunkJob, ChunkResult
+from connectors import Part
 
 
 @runtime_checkable
@@ -21,7 +22,7 @@ class Pool(Protocol):
     job: ChunkJob
     loads_by_pid: dict[int, int]
 
-    def map_ordered(self, chunks: Iterable[pa.RecordBatch | Partition]) -> Iterator[ChunkResult]:
+    def map_ordered(self, chunks: Iterable[pa.RecordBatch | Part]) -> Iterator[ChunkResult]:
         """Yield one result per chunk, in input order, with a bounded number in flight.
 
         Raises:

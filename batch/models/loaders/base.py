@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,29 @@ class Scorer(Protocol):
             UserCodeError: the model itself raised.
             ModelOutputError: the output has the wrong shape or labels.
         """
+        ...
+
+
+@runtime_checkable
+class ColumnScorer(Protocol):
+    """A scorer that takes the feature columns as arrays, so no DataFrame is made
+    (the ONNX fast path); the scoring code asks with ``isinstance``."""
+
+    def predict_columns(self, columns: Mapping[str, np.ndarray], rows: int,
+                        category_missing: np.ndarray | None) -> np.ndarray:
+        """Score ``rows`` rows given as one array per feature; ``category_missing`` marks
+        the rows with a missing category (scored by the reference model). Returns and
+        raises as :meth:`Scorer.predict`."""
+        ...
+
+
+@runtime_checkable
+class EstimatorScorer(Protocol):
+    """A scorer around a scikit-learn estimator, which the ONNX fast path may convert."""
+
+    @property
+    def estimator(self) -> Any:
+        """The fitted estimator (or pipeline) the scorer calls."""
         ...
 
 

@@ -195,9 +195,9 @@ def test_a_conversion_that_differs_is_not_tried_again(
     scorer, sample = _scorer_and_sample(convertible_package, scoring_frame)
     cache = home / "onnx"
     differs = build_fast_path(package, convertible_package.estimator, _Shifted(scorer, 1e-3),
-                              sample, cache)
+                              sample, cache=cache)
     assert differs.model is None and not model_path(cache, package).exists()
-    again = build_fast_path(package, convertible_package.estimator, scorer, sample, cache)
+    again = build_fast_path(package, convertible_package.estimator, scorer, sample, cache=cache)
     assert again == differs
     assert verdict_path(cache, package).read_text() == differs.note
 

@@ -1,0 +1,151 @@
+"""One attempt of a job: checked against its record, pre-flighted, and ready to score.
+
+A job id names a job across attempts: the first attempt records it, a failed or
+killed one leaves it resumable, and :func:`prepare` checks that a resume asks
+for the same job (same model, input, output and options) before it continues
+after the chunks the manifest records.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from batch.engine.budget import ErrorBudget
+from batch.engine.preflight import PreflightResult, preflight
+from batch.engine.report import JobReport
+from batch.engine.spec import JobSpec
+from batch.engine.store import ChunkRecord, JobRecord, JobStatus, JobStore
+from batch.engine.workers import JobWorkers, scoring_options
+from batch.errors import ConfigError
+from batch.models.onnx_fastpath import model_path
+from batch.models.package import ModelPackage
+from batch.scoring.columns import ScoringOptions
+from connectors import Output, Progress, check_uri
+
+ProgressCallback = Callable[[Progress, JobReport], None]
+_RESUME_KEYS = ("input", "output", "input_options", "output_options", "passthrough",
+                "passthrough_all", "quarantine")
+
+
+@dataclass(slots=True)
+class Attempt:
+    """What one attempt of a job carries through the pipeline."""
+
+    spec: JobSpec
+    package: ModelPackage
+    record: JobRecord
+    report: JobReport
+    budget: ErrorBudget
+    options: ScoringOptions
+    committed: list[ChunkRecord]
+    store: JobStore
+    workers: JobWorkers
+    fast_model: str | None = None  # an exact ONNX conversion to score with
+    on_progress: ProgressCallback | None = None
+    output: Output | None = None  # open while the pipeline runs
+    quarantine: Output | None = None
+    outputs: list[Output] = field(default_factory=list)  # every one opened, to close
+
+
+def check_uris(spec: JobSpec) -> None:
+    """Refuse a URI with a secret before any record of the job is written.
+
+    Raises:
+        CredentialsInUriError: a URI carries credentials.
+    """
+    for uri in (spec.input, spec.output, spec.quarantine):
+        if uri:
+            check_uri(uri)
+
+
+def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStore,
+            workers: JobWorkers, previous: JobRecord | None = None) -> Attempt:
+    """Check ``spec`` against the job's record (``previous``), pre-flight it, record it as
+    running, and count what earlier attempts committed.
+
+    Raises:
+        ConfigError: the job exists and ``spec`` is not a resume, or differs from it.
+        The pre-flight's errors (:func:`batch.engine.preflight.preflight`).
+    """
+    started = time.perf_counter()
+    options = scoring_options(spec)
+    if previous is not None and not spec.resume:
+        raise ConfigError(f"job {job_id!r} already exists ({previous.status}); pass --resume "
+                          "to continue it, or choose another --job-id")
+    if previous is not None:
+        _check_same(previous, spec, package)
+    check, scorer, fast_model = _preflight(spec, package, previous, store=store,
+                                           workers=workers)
+    if fast_model is not None and spec.executor == "dask" and spec.dask_address:
+        # the conversion is a file under this machine's home, out of a remote worker's reach
+        scorer, fast_model = package.manifest.artifact.kind, None
+    record = previous or JobRecord(job_id=job_id, spec=spec, model_digest=package.digest,
+                                   chunk_rows=check.chunk_rows, chunk_bytes=check.chunk_bytes,
+                                   input_bytes=check.input_bytes,
+                                   chunks_planned=check.chunks)
+    record.scorer, record.fast_model = scorer, fast_model
+    record.status, record.error = JobStatus.RUNNING, None
+    store.save(record)
+    committed = store.chunks(job_id) if previous is not None else []
+    report = JobReport(
+        job_id=job_id, output=spec.output, model_digest=package.digest, input=spec.input,
+        model_name=package.manifest.name, model_version=package.manifest.version,
+        chunk_rows=record.chunk_rows or 0, chunk_bytes=record.chunk_bytes or 0,
+        resumed_chunks=len(committed),
+        input_bytes=record.input_bytes, options=spec.model_dump(mode="json"),
+        quarantine=spec.quarantine,
+        timings={"_started": started, "preflight": check.seconds},
+        scorer=record.scorer,
+    )
+    budget = ErrorBudget(spec.max_error_rate, spec.max_failed_rows)
+    for chunk in committed:
+        report.chunks += 1
+        report.rows_scored += chunk.rows
+        report.rows_failed += chunk.failed
+        budget.rows += chunk.rows
+        budget.failed += chunk.failed
+    return Attempt(spec, package, record, report, budget, options, committed, store, workers,
+                   record.fast_model)
+
+
+def _preflight(spec: JobSpec, package: ModelPackage, previous: JobRecord | None, *,
+               store: JobStore, workers: JobWorkers) -> tuple[PreflightResult, str, str | None]:
+    """The pre-flight, what scores the rows, and the ONNX model file (if that is it).
+
+    A resumed job passed its pre-flight already, with the same model and input
+    (the schema is still checked when the input opens, and its size must not
+    have changed), so it starts scoring at once, with the same scorer.
+    """
+    fast_ok = previous is not None and (previous.fast_model is None or (
+        spec.onnx and Path(previous.fast_model).exists()))
+    if previous is not None and previous.scorer is not None and fast_ok:
+        workers.plan(previous.chunks_planned if previous.chunk_bytes else None,
+                     previous.input_bytes)
+        check = PreflightResult(previous.chunk_rows, previous.chunk_bytes,
+                                previous.input_bytes, 0.0, chunks=previous.chunks_planned)
+        return check, previous.scorer, previous.fast_model
+    check = preflight(spec, package, scoring_options(spec), onnx_cache=store.home / "onnx",
+                      on_plan=workers.plan)
+    fast = check.fast_path
+    if fast is None:
+        return check, package.manifest.artifact.kind, None
+    if fast.model is None:
+        return check, fast.note, None
+    path = model_path(store.home / "onnx", package)
+    if not path.exists():  # the home could not keep it: workers would not find it
+        return check, f"scikit-learn: {path.parent} cannot be written", None
+    return check, fast.note, str(path)
+
+
+def _check_same(previous: JobRecord, spec: JobSpec, package: ModelPackage) -> None:
+    if previous.model_digest != package.digest:
+        raise ConfigError(f"--resume: job {previous.job_id!r} scored with model "
+                          f"{previous.model_digest[:12]}, not {package.short_id}")
+    old, new = previous.spec.model_dump(), spec.model_dump()
+    for key in _RESUME_KEYS:
+        if old[key] != new[key]:
+            raise ConfigError(f"--resume: job {previous.job_id!r} ran with {key}="
+                              f"{old[key]!r}, not {new[key]!r}")
