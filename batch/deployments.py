@@ -16,10 +16,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from batch.errors import DeploymentError
+from batch.errors import DeploymentError, validation_message
 from batch.models.manifest import MANIFEST_NAME
 from batch.models.package import ModelPackage, open_package
 from batch.settings import home_dir
+from connectors.atomic_file import write_atomic
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -64,7 +65,7 @@ class DeploymentRegistry:
             model_version=stored.manifest.version,
             created_at=datetime.now(UTC),
         )
-        _write_atomic(self._file(name), deployment.model_dump_json(indent=2))
+        write_atomic(self._file(name), deployment.model_dump_json(indent=2))
         return deployment
 
     def _store_package(self, package: ModelPackage) -> ModelPackage:
@@ -91,7 +92,8 @@ class DeploymentRegistry:
         try:
             return Deployment.model_validate_json(path.read_text(encoding="utf-8"))
         except ValidationError as exc:
-            raise DeploymentError(f"{path}: corrupt deployment record: {exc}") from exc
+            raise DeploymentError(f"{path}: corrupt deployment record: "
+                                  f"{validation_message(exc)}") from exc
 
     def list(self) -> list[Deployment]:
         if not self._dir.exists():
@@ -122,10 +124,3 @@ def resolve_model(ref: str, registry: DeploymentRegistry | None = None) -> Model
     except DeploymentError as exc:
         raise DeploymentError(f"--model {ref!r} is neither a package directory nor a "
                               f"deployment: {exc}") from exc
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -15,9 +15,18 @@ and from the built-in it most resembles, so callers can catch either::
 
 Errors from the storage layer are :class:`connectors.errors.ConnectorError`;
 they are not re-wrapped, the CLI renders both the same way.
+:func:`validation_message` is the one way a pydantic ``ValidationError`` (a job
+spec, a manifest, a record) becomes the text of one of these errors.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pydantic loads with what it validates, not with this module
+    from pydantic import ValidationError
+    from pydantic_core import ErrorDetails
 
 
 class BatchPredError(Exception):
@@ -57,3 +66,32 @@ class ErrorBudgetExceeded(JobError):
 
     Another attempt on the same input fails the same way: flows do not retry it.
     """
+
+
+def validation_message(exc: ValidationError, *, field: Callable[[str], str] | None = None,
+                       first: bool = False) -> str:
+    """One line for a pydantic ``ValidationError``: each problem as ``field 'a.b': why``.
+
+    ``field`` renders a field's dotted location (default ``field 'a.b'``; the command
+    line gives its option instead, ``--chunk-size``); a problem of the whole object
+    is its message alone. ``first``: only the first problem. Our own validators name
+    the value in their message; pydantic's own messages get ``(got ...)`` when the
+    value is a plain scalar.
+    """
+    name = field or (lambda where: f"field {where!r}")
+    errors = exc.errors()[:1] if first else exc.errors()
+    return "; ".join(f"{name(where)}: {_why(e)}" if (where := _where(e)) else _why(e)
+                     for e in errors)
+
+
+def _where(error: ErrorDetails) -> str:
+    """The field's dotted location; empty for a problem of the whole (a model validator)."""
+    return ".".join(str(part) for part in error["loc"])
+
+
+def _why(error: ErrorDetails) -> str:
+    msg = error["msg"].removeprefix("Value error, ")
+    value = error.get("input")
+    if error["type"] not in ("value_error", "missing") and isinstance(value, str | int | float):
+        msg = f"{msg} (got {value!r})"
+    return msg

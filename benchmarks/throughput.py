@@ -241,14 +241,15 @@ def main() -> None:
             print(f"  {model:9s} {name:18s} {m['wall']:7.1f} s", flush=True)
         if args.resume_check:
             rows.append((model, "batchpred killed+resumed",
-                         resume_run(pkg, csv_path, out / "bp-resumed.csv", home, env, extra,
-                                    args.repeat)))
+                         resume_run(pkg, csv_path, out / "bp-resumed.csv", home=home, env=env,
+                                    extra=extra, repeat=args.repeat)))
     report(rows, args.rows)
     if args.scale_check:
-        scale_check(args.scale_check, args.rows, rows, packages, home, env, extra)
+        scale_check(args.scale_check, args.rows, rows, packages=packages, home=home, env=env,
+                    extra=extra)
 
 
-def scale_check(big: int, n: int, rows: list[tuple[str, str, dict[str, float]]],
+def scale_check(big: int, n: int, rows: list[tuple[str, str, dict[str, float]]], *,
                 packages: dict[str, Path], home: Path, env: dict[str, str],
                 extra: list[str]) -> None:
     """Peak RSS of batchpred on ``big`` rows against the ``n``-row run: memory stays flat."""
@@ -268,7 +269,7 @@ def scale_check(big: int, n: int, rows: list[tuple[str, str, dict[str, float]]],
               f"{big / b['wall']:,.0f} rows/s", flush=True)
 
 
-def resume_run(pkg: Path, src: Path, dst: Path, home: Path, env: dict[str, str],
+def resume_run(pkg: Path, src: Path, dst: Path, *, home: Path, env: dict[str, str],
                extra: list[str], repeat: int = 1) -> dict[str, float]:
     """Kill a job half-way (by committed chunks), resume it; total cost of both runs.
 

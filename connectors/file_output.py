@@ -49,6 +49,7 @@ from connectors.errors import OutputError, OutputExistsError
 from connectors.formats import (
     FileOptions,
     Format,
+    delimiter_for,
     detect_format,
     encode_chunk,
     encode_header,
@@ -100,7 +101,7 @@ class FileOutput:
         self.uri = request.uri
         options = parse_options(request.options, side="output")
         self._fs, path = open_filesystem(request.uri, options)
-        delimiter = options.delimiter or ("\t" if ".tsv" in path.lower() else ",")
+        delimiter = delimiter_for(path, options)
         self._options = options.model_copy(update={"delimiter": delimiter})
         self._local = is_local(self._fs)
         self._path = path.rstrip("/")

@@ -26,6 +26,7 @@ from connectors.errors import ConnectorError, InputFormatError, SourceNotFoundEr
 from connectors.formats import (
     check_csv_batch,
     csv_reader,
+    delimiter_for,
     detect_format,
     json_reader,
     parse_options,
@@ -37,10 +38,6 @@ from connectors.row_groups import RowGroup, plan_row_groups
 from connectors.storage import is_store_error, open_filesystem, storage_errors
 
 READ_BLOCK = 8 << 20  # read-ahead per request on object stores: memory stays flat
-
-
-def _default_delimiter(path: str) -> str:
-    return "\t" if ".tsv" in path.lower() else ","
 
 
 def _is_data_file(root: str, path: str) -> bool:
@@ -158,7 +155,7 @@ class FileIntake:
         except (OSError, ValueError):
             return []
         first = head.decode(self._options.encoding, errors="replace").splitlines()[:1]
-        delimiter = self._options.delimiter or _default_delimiter(path)
+        delimiter = delimiter_for(path, self._options)
         return next(csv.reader(first, delimiter=delimiter), []) if first else []
 
     def _next_batch(self, path: str, reader: Any) -> pa.RecordBatch | None:
@@ -228,7 +225,7 @@ class FileIntake:
             return None
         schema = self.schema
         options = self._options.model_copy(
-            update={"delimiter": self._options.delimiter or _default_delimiter(self._paths[0])})
+            update={"delimiter": delimiter_for(self._paths[0], self._options)})
         ranges: list[CsvRange] = []
         for path, size in zip(self._paths, self._sizes, strict=True):
             uri = self._fs.unstrip_protocol(path)

@@ -105,7 +105,9 @@ def detect_format(path: str, options: FileOptions) -> Format:
     )
 
 
-def _delimiter(path: str, options: FileOptions) -> str:
+def delimiter_for(path: str, options: FileOptions) -> str:
+    """The CSV delimiter of ``path``: the ``delimiter`` option, else a tab for ``.tsv``
+    files and a comma for any other (the one place this default lives)."""
     if options.delimiter:
         return options.delimiter
     return "\t" if ".tsv" in path.lower() else ","
@@ -116,7 +118,7 @@ def csv_reader(
 ) -> Any:
     """A streaming CSV reader; columns typed null by the first block are read as text."""
     read = pcsv.ReadOptions(block_size=BLOCK_SIZE, encoding=options.encoding)
-    parse = pcsv.ParseOptions(delimiter=_delimiter(path, options), quote_char=options.quotechar,
+    parse = pcsv.ParseOptions(delimiter=delimiter_for(path, options), quote_char=options.quotechar,
                               newlines_in_values=options.newlines_in_values)
     types = {c: pa.string() for c in text_columns}
     convert = pcsv.ConvertOptions(column_types=types, strings_can_be_null=True)

@@ -153,7 +153,7 @@ def schedule() -> None:
 @click.option("--interval", type=click.FloatRange(min=1), help="Every this many seconds.")
 @click.option("--timezone", help="IANA time zone of the cron expression (default UTC).")
 @click.option("--replace", is_flag=True, help="Change an existing schedule NAME.")
-def schedule_create(name: str, job_file: Path, cron: str | None, interval: float | None,
+def schedule_create(*, name: str, job_file: Path, cron: str | None, interval: float | None,
                     timezone: str | None, replace: bool) -> None:
     """Create schedule NAME running the job in --job."""
     from flows.api import prefect_api

@@ -21,7 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from batch.engine.spec import JobSpec
-from batch.errors import ConfigError
+from batch.errors import ConfigError, validation_message
 
 _PATH_FIELDS = ("input", "output", "quarantine")
 
@@ -61,10 +61,7 @@ def job_from_mapping(data: dict[str, Any], *, source: str = "job") -> JobSpec:
             known = ", ".join(JobSpec.model_fields)
             raise ConfigError(f"{source}: unknown field {field!r} (known fields: {known})"
                               ) from None
-        msg = error["msg"].removeprefix("Value error, ")
-        # a validator of ours names the value itself; pydantic's own messages do not
-        value = "" if error["type"] in ("missing", "value_error") else f" (got {error['input']!r})"
-        raise ConfigError(f"{source}: field {field!r}: {msg}{value}") from None
+        raise ConfigError(f"{source}: {validation_message(exc, first=True)}") from None
 
 
 def with_job_id(spec: JobSpec, job_id: str) -> JobSpec:

@@ -38,7 +38,7 @@ from prefect.exceptions import ObjectNotFound
 from pydantic import ValidationError
 
 from batch.engine.spec import JobSpec
-from batch.errors import ConfigError
+from batch.errors import ConfigError, validation_message
 from flows.scoring import FLOW_NAME, batch_score
 from flows.submission import SUBMIT_DEPLOYMENT, job_parameters
 
@@ -70,8 +70,8 @@ def _schedule(cron: str | None, interval: float | None,
                                 timezone=timezone or "UTC")
     except ValidationError as exc:
         what = f"--cron {cron!r}" if cron is not None else f"--interval {interval!r}"
-        detail = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{what}: {detail}") from None
+        detail = validation_message(exc, field=lambda _: what, first=True)
+        raise ConfigError(detail) from None
 
 
 def deployment_options(job: dict[str, Any], schedules: list[Any], *, paused: bool = False,

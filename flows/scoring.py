@@ -175,7 +175,7 @@ class ProgressPublisher:
 
 
 @task(name="score", cache_policy=NO_CACHE, retry_condition_fn=_transient)
-def score_job(spec: JobSpec, package: ModelPackage, workers: JobWorkers | None = None,
+def score_job(spec: JobSpec, package: ModelPackage, *, workers: JobWorkers | None = None,
               until_chunk: int | None = None,
               publisher: ProgressPublisher | None = None) -> dict[str, Any]:
     """``run_job`` with resume, up to ``until_chunk`` (None: to the end, then publish).
@@ -236,6 +236,7 @@ def batch_score(job: JobSpec | dict[str, Any]) -> dict[str, Any]:
             scorer = score_job.with_options(
                 name=f"score-{k}", retries=settings.retries,
                 retry_delay_seconds=exponential_backoff(settings.retry_delay))
-            report = scorer(spec, package, workers, stop, publisher)
+            report = scorer(spec, package, workers=workers, until_chunk=stop,
+                            publisher=publisher)
     publish(report)
     return report

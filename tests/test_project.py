@@ -15,9 +15,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a tool installed beside this interpreter (a test dependency) at the root."""
+    exe = shutil.which(name) or str(Path(sys.executable).with_name(name))
+    return subprocess.run([exe, *args], cwd=ROOT, capture_output=True, text=True, check=False)
+
+
 def test_import_layers_hold() -> None:
-    exe = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
-    result = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, check=False)
+    result = _tool("lint-imports")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "5 kept, 0 broken" in result.stdout
 
@@ -30,6 +35,17 @@ def test_no_module_imports_itself_through_others() -> None:
         graphlib.TopologicalSorter(imports).prepare()
     except graphlib.CycleError as exc:
         pytest.fail(f"import cycle: {' -> '.join(exc.args[1])}")
+
+
+def test_ruff_finds_nothing() -> None:
+    """Lint rules, at most four positional parameters among them (pyproject's [tool.ruff])."""
+    result = _tool("ruff", "check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_finds_nothing_in_the_three_packages() -> None:
+    result = _tool("mypy", "batch", "connectors", "flows")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_batch_shows_its_rooms() -> None:

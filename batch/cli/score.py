@@ -20,7 +20,7 @@ from batch.engine.options import (
     several_chunks,
 )
 from batch.engine.pool.startup import discard_prestarted, prestart, scorers
-from batch.errors import ConfigError
+from batch.errors import ConfigError, validation_message
 
 if TYPE_CHECKING:
     from batch.engine.spec import JobSpec
@@ -120,9 +120,12 @@ def _job_spec(kw: dict[str, Any]) -> JobSpec:
             dask_address=kw["dask_address"], onnx=kw["onnx"],
         )
     except ValidationError as exc:
-        error = exc.errors()[0]
-        option = "--" + "-".join(str(part) for part in error["loc"]).replace("_", "-")
-        raise ConfigError(f"{option}: {error['msg'].removeprefix('Value error, ')}") from exc
+        raise ConfigError(validation_message(exc, field=_option, first=True)) from exc
+
+
+def _option(field: str) -> str:
+    """The command-line option of a job spec field: ``chunk_size`` -> ``--chunk-size``."""
+    return "--" + field.replace("_", "-").replace(".", "-")
 
 
 def _run(spec: JobSpec, *, quiet: bool) -> None:

@@ -18,8 +18,9 @@ from typing import IO, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from batch.engine.spec import JobSpec
-from batch.errors import ConfigError
+from batch.errors import ConfigError, validation_message
 from batch.settings import home_dir
+from connectors.atomic_file import write_atomic
 
 
 class JobStatus(StrEnum):
@@ -79,11 +80,12 @@ class JobStore:
         try:
             return JobRecord.model_validate_json(file.read_text(encoding="utf-8"))
         except ValidationError as exc:
-            raise ConfigError(f"{file}: corrupt job record: {exc}") from exc
+            raise ConfigError(f"{file}: corrupt job record: {validation_message(exc)}"
+                              ) from exc
 
     def save(self, record: JobRecord) -> None:
         record.updated_at = datetime.now(UTC)
-        _write_atomic(self.path(record.job_id) / "job.json", record.model_dump_json(indent=2))
+        write_atomic(self.path(record.job_id) / "job.json", record.model_dump_json(indent=2))
 
     def chunks(self, job_id: str) -> list[ChunkRecord]:
         """Committed chunks 0..k-1; a torn or out-of-order tail is dropped."""
@@ -104,7 +106,7 @@ class JobStore:
     def open_manifest(self, job_id: str, kept: list[ChunkRecord]) -> None:
         """Rewrite the manifest to ``kept`` and keep it open for appending."""
         file = self.path(job_id) / "manifest.jsonl"
-        _write_atomic(file, "".join(c.model_dump_json() + "\n" for c in kept))
+        write_atomic(file, "".join(c.model_dump_json() + "\n" for c in kept))
         self._manifest = file.open("a", encoding="utf-8")
 
     def append(self, chunk: ChunkRecord) -> None:
@@ -120,7 +122,7 @@ class JobStore:
 
     def save_report(self, job_id: str, report: dict[str, Any]) -> Path:
         file = self.path(job_id) / "report.json"
-        _write_atomic(file, json.dumps(report, indent=2, default=str))
+        write_atomic(file, json.dumps(report, indent=2, default=str))
         return file
 
     def report(self, job_id: str) -> dict[str, Any] | None:
@@ -128,13 +130,3 @@ class JobStore:
         if not file.exists():
             return None
         return json.loads(file.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

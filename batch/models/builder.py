@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import ValidationError
 
-from batch.errors import ConfigError, PackageError
+from batch.errors import ConfigError, PackageError, validation_message
 from batch.models.loaders import ArtifactInfo, get_loader
 from batch.models.manifest import (
     MANIFEST_NAME,
@@ -148,8 +148,7 @@ def _target(spec: PackageSpec, info: ArtifactInfo, values: pa.ChunkedArray) -> T
         return Target(name=spec.target, type=ttype, classes=classes, positive=positive,
                       threshold=spec.threshold)
     except ValidationError as exc:
-        reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-        raise ConfigError(f"--type {ttype}: {reasons}") from exc
+        raise ConfigError(f"--type {ttype}: {validation_message(exc)}") from exc
 
 
 def _classes_from(values: pa.ChunkedArray) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from batch.errors import PackageError
+from batch.errors import PackageError, validation_message
 from batch.models.kinds import FeatureType, TargetType
 
 MANIFEST_NAME = "model.yaml"
@@ -154,16 +154,4 @@ def read_manifest(path: Path) -> ModelManifest:
     try:
         return ModelManifest.model_validate(data)
     except ValidationError as exc:
-        raise PackageError(f"{path}: {_describe(exc)}") from exc
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        value = err.get("input")
-        if err["type"] != "value_error" and isinstance(value, str | int | float | bool):
-            msg = f"{msg} (got {value!r})"
-        parts.append(f"field '{where}': {msg}")
-    return "; ".join(parts)
+        raise PackageError(f"{path}: {validation_message(exc)}") from exc

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from batch.errors import PackageError, UserCodeError
 from batch.models.loaders.base import Scorer, class_labels
 from batch.models.manifest import FeatureType, ModelManifest, TargetType
 from batch.models.package import ModelPackage
+from connectors.atomic_file import write_atomic
 
 TOLERANCE = 1e-6
 CLASSES_KEY = "batchpred.classes"  # the estimator's class order, as JSON, in the ONNX metadata
@@ -117,12 +117,9 @@ class FastScorer:
 
     def __init__(self, package: ModelPackage, model: bytes, fallback: Callable[[], Scorer],
                  threads: int = 1) -> None:
-        import onnxruntime as ort
+        from batch.models.loaders.onnx import new_session
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, threads)
-        opts.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        self._session = new_session(model, threads)
         self._label = package.label
         self._fallback = fallback
         manifest = package.manifest
@@ -258,12 +255,7 @@ def _keep(cache: Path | None, package: ModelPackage, fast: FastPath) -> FastPath
     try:
         cache.mkdir(parents=True, exist_ok=True)
         for path, data in files:
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            try:
-                tmp.write_bytes(data)
-                tmp.replace(path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            write_atomic(path, data)
     except OSError:
         pass
     return fast

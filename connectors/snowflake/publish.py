@@ -65,7 +65,7 @@ def _select(staging: str, columns: Sequence[str]) -> str:
     return f"SELECT {cols} FROM {staging}"
 
 
-def _merge(mode: WriteMode, target: str, staging: str, columns: Sequence[str],
+def _merge(mode: WriteMode, target: str, staging: str, columns: Sequence[str], *,
            keys: Sequence[str]) -> list[str]:
     key_cs = ", ".join(f"C{columns.index(k)}" for k in keys)
     latest = (f"({_select(staging, columns)} QUALIFY ROW_NUMBER() OVER "
@@ -99,7 +99,7 @@ def apply_sql(mode: WriteMode, target: str, staging: str, columns: Sequence[str]
         names = ", ".join(quote(c) for c in columns)
         cs = ", ".join(f"C{i}" for i in range(len(columns)))
         return [f"INSERT INTO {target} ({names}) SELECT {cs} FROM {staging}{order}"]
-    return _merge(mode, target, staging, columns, keys)
+    return _merge(mode, target, staging, columns, keys=keys)
 
 
 def _transaction(session: Session, statements: Sequence[tuple[str, Any]]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from batch.engine.pool.child import ChunkJob, ChunkResult, run_chunk, to_ipc
+from batch.engine.pool.startup import thread_limits
 from batch.errors import ConfigError, JobError
 from connectors import Part
 
@@ -54,9 +55,7 @@ class DaskPool:
             else:
                 self._cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
                                              processes=True, dashboard_address=None,
-                                             env={"OMP_NUM_THREADS": "1",
-                                                  "OPENBLAS_NUM_THREADS": "1",
-                                                  "MKL_NUM_THREADS": "1"})
+                                             env=thread_limits(1))
                 self._client = Client(self._cluster)
         except OSError as exc:
             raise ConfigError(f"--dask-address {address}: cannot reach the scheduler: {exc}"

@@ -28,6 +28,12 @@ THREAD_VARS = (
 _limits: Any = None
 
 
+def thread_limits(threads: int) -> dict[str, str]:
+    """The environment that caps a scoring process's native thread pools at ``threads``
+    (local workers and Dask workers alike)."""
+    return {var: str(threads) for var in THREAD_VARS}
+
+
 def default_workers() -> int:
     return os.cpu_count() or 1
 
@@ -98,7 +104,7 @@ def discard_prestarted() -> None:
 @contextmanager
 def _thread_env(threads: int) -> Iterator[None]:
     saved = {var: os.environ.get(var) for var in THREAD_VARS}
-    os.environ.update({var: str(threads) for var in THREAD_VARS})
+    os.environ.update(thread_limits(threads))
     try:
         yield
     finally:
@@ -135,8 +141,7 @@ def _main_not_reimported() -> Iterator[None]:
 def _init_worker(threads: int) -> None:
     """Runs first in each worker: thread limits, then the scoring code and model cache."""
     global _limits
-    for var in THREAD_VARS:
-        os.environ[var] = str(threads)
+    os.environ.update(thread_limits(threads))
     from threadpoolctl import threadpool_limits
 
     from batch.engine.pool.process_exit import skip_final_collection

@@ -28,14 +28,30 @@ _NUMPY_TYPES = {
 }
 
 
-def open_session(path: Path, threads: int = 1) -> Any:
+def new_session(model: Path | bytes, threads: int = 1) -> Any:
+    """An onnxruntime session on the CPU, with ``threads`` threads inside an operator and
+    one across them (the one set of session options: the worker's share of the cores).
+
+    Raises:
+        Whatever onnxruntime raises for a model it cannot load.
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = max(1, threads)
     opts.inter_op_num_threads = 1
+    source = str(model) if isinstance(model, Path) else model
+    return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+
+
+def open_session(path: Path, threads: int = 1) -> Any:
+    """:func:`new_session` on a package's ONNX file.
+
+    Raises:
+        PackageError: onnxruntime cannot load it.
+    """
     try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return new_session(path, threads)
     except Exception as exc:
         raise PackageError(f"{path}: cannot load the ONNX model: {exc}") from exc
 

@@ -31,7 +31,8 @@ def assert_failed_cleanly(res, out_dir: Path, *needles: str) -> None:  # type: i
         (b"", ["the file is empty"]),
         (b"loan_id,age\n1,30\n",
          ["has no columns 'income', 'loan_amount'", "it has: loan_id, age"]),
-        ("quote", ["CSV parse error: Expected 10 columns, got 9", "quoting"]),
+        # pyarrow puts the row ("Row #3: ") in the message in some runs, not in others
+        ("quote", ["CSV parse error: ", "Expected 10 columns, got 9", "quoting"]),
         ("latin1", ["not valid UTF-8 in column 'state'", "--encoding"]),
     ],
     ids=["empty-file", "missing-column", "bad-quoting", "not-utf8"],
