@@ -31,7 +31,11 @@ DEPLOYMENT = "credit-risk"
 @click.pass_obj
 def quickstart(context: CliContext | None, rows: int, directory: Path | None,
                workers: int | None) -> None:
-    """Make sample data, train and package a model, deploy it and score the data."""
+    """Make sample data, train and package a model, deploy it and score the data.
+
+    The scoring runs as the command line's job runner says: the installed
+    batchpred runs it as the batch-score Prefect flow (run history, artifacts).
+    """
     with (context or CliContext()).job_runner() as run:
         run_quickstart(rows=rows, directory=directory, workers=workers, echo=click.echo,
                        run=run)
