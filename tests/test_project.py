@@ -48,6 +48,16 @@ def test_mypy_finds_nothing_in_the_three_packages() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_test_dependencies_resolve_without_backtracking() -> None:
+    """With the newest pip, ".[test]" resolves with at most a few versions of any project
+    (unbounded, pip 26.3 walked through every aiobotocore, s3fs and fsspec release)."""
+    result = subprocess.run([sys.executable, str(ROOT / ".ci" / "check-resolve"),
+                             "--python", sys.executable], capture_output=True, text=True,
+                            timeout=600, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "check-resolve: OK" in result.stdout
+
+
 def test_batch_shows_its_rooms() -> None:
     """A handful of modules at the top of ``batch``; the rest lives in folders."""
     top = sorted(p.name for p in (ROOT / "batch").glob("*.py"))
