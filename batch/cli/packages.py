@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from batch.cli.baselines import HOLDOUT_HELP, IMPORTANCE_HELP, add_baseline
 from batch.models.kinds import TargetType
 
 if TYPE_CHECKING:
@@ -32,8 +34,16 @@ def package() -> None:
 @click.option("--name", help="Model name (default: the artifact's name).")
 @click.option("--version", "model_version", default="1", show_default=True)
 @click.option("--association-id", help="Column that identifies rows, to join actuals later.")
+@click.option("--holdout", help=HOLDOUT_HELP)
+@click.option("--importance", default="auto", show_default=True, help=IMPORTANCE_HELP)
+@click.option("--baseline/--no-baseline", default=True, show_default=True,
+              help="Also write the monitoring baseline from the training data.")
 def package_create(directory: Path, **kw: Any) -> None:
-    """Write a model package to DIRECTORY from an artifact and its training data."""
+    """Write a model package to DIRECTORY from an artifact and its training data.
+
+    The package also gets its monitoring baseline (`batchpred baseline` replaces it).
+    A package that cannot get its baseline is removed again: nothing half-made stays.
+    """
     from batch.models.builder import PackageSpec, create_package
 
     pkg = create_package(directory, PackageSpec(
@@ -42,6 +52,13 @@ def package_create(directory: Path, **kw: Any) -> None:
         positive_class=kw["positive_class"], threshold=kw["threshold"], name=kw["name"],
         version=kw["model_version"], association_id=kw["association_id"],
     ))
+    if kw["baseline"]:
+        try:
+            pkg = add_baseline(pkg, kw["training_data"], holdout=kw["holdout"],
+                               importance=kw["importance"])
+        except BaseException:
+            shutil.rmtree(pkg.path, ignore_errors=True)
+            raise
     click.echo(f"created {pkg.label} at {pkg.path}")
 
 

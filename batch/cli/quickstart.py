@@ -56,6 +56,7 @@ def run_quickstart(
     import joblib
     import pyarrow.csv as pcsv
 
+    from batch.cli.baselines import add_baseline
     from batch.cli.context import run_with_progress
     from batch.cli.progress import summary_line
     from batch.cli.sample_data import SEED, TARGET, TRAIN_ROWS, credit_table, train_model
@@ -79,7 +80,9 @@ def run_quickstart(
         artifact=root / "model.joblib", training_data=str(root / "credit_train.csv"),
         target=TARGET, positive_class="yes", name="credit-risk", association_id="loan_id",
     ))
-    echo(f"model package: {package.path} ({package.short_id})")
+    package = add_baseline(package, str(root / "credit_train.csv"), holdout=None,
+                           importance="auto")
+    echo(f"model package: {package.path} ({package.short_id}), with its monitoring baseline")
     DeploymentRegistry().create(DEPLOYMENT, package, replace=True)
     echo(f"deployment: {DEPLOYMENT}")
     output = root / "predictions.csv"

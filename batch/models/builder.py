@@ -89,7 +89,7 @@ def create_package(dest: Path, spec: PackageSpec) -> ModelPackage:
         raise ConfigError(f"--artifact {spec.artifact}: no such file")
     kind = spec.kind or infer_kind(spec.artifact)
     info = get_loader(kind).inspect(spec.artifact) if kind != "python" else ArtifactInfo()
-    table = _training_table(spec.training_data)
+    table = training_table(spec.training_data)
     if spec.target not in table.column_names:
         raise ConfigError(f"--target {spec.target!r} is not a column of {spec.training_data}; "
                           f"it has: {', '.join(table.column_names)}")
@@ -105,7 +105,8 @@ def create_package(dest: Path, spec: PackageSpec) -> ModelPackage:
     return _write(dest, manifest, spec.artifact)
 
 
-def _training_table(uri: str) -> pa.Table:
+def training_table(uri: str) -> pa.Table:
+    """Every row of a training (or holdout) file, read through the file connector."""
     intake = open_intake(IntakeRequest(uri=uri, chunk_rows=1_000_000))
     try:
         return pa.Table.from_batches(list(intake.batches()), schema=intake.schema)
