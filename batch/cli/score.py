@@ -78,6 +78,9 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 @click.option("--onnx/--no-onnx", default=True, show_default=True,
               help="Score scikit-learn models with onnxruntime when the ONNX conversion "
               "matches scikit-learn within 1e-6 on the pre-flight rows.")
+@click.option("--monitoring/--no-monitoring", default=True, show_default=True,
+              help="Count every chunk on the package's monitoring baseline (a package "
+              "without one scores as before; `job show` says which).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def score(**kw: Any) -> None:
     """Score INPUT with a model and write predictions to OUTPUT."""
@@ -117,7 +120,7 @@ def _job_spec(kw: dict[str, Any]) -> JobSpec:
             resume=kw["resume"], max_error_rate=kw["max_error_rate"],
             max_failed_rows=kw["max_failed_rows"], quarantine=kw["quarantine"],
             preflight_rows=kw["preflight_rows"], executor=kw["executor"],
-            dask_address=kw["dask_address"], onnx=kw["onnx"],
+            dask_address=kw["dask_address"], onnx=kw["onnx"], monitoring=kw["monitoring"],
         )
     except ValidationError as exc:
         raise ConfigError(validation_message(exc, field=_option, first=True)) from exc

@@ -22,12 +22,13 @@ from batch.engine.workers import JobWorkers, scoring_options
 from batch.errors import ConfigError
 from batch.models.onnx_fastpath import model_path
 from batch.models.package import ModelPackage
+from batch.monitoring.baseline import Baseline, read_baseline
 from batch.scoring.columns import ScoringOptions
 from connectors import Output, Progress, check_uri
 
 ProgressCallback = Callable[[Progress, JobReport], None]
 _RESUME_KEYS = ("input", "output", "input_options", "output_options", "passthrough",
-                "passthrough_all", "quarantine")
+                "passthrough_all", "quarantine", "monitoring")
 
 
 @dataclass(slots=True)
@@ -44,6 +45,7 @@ class Attempt:
     store: JobStore
     workers: JobWorkers
     fast_model: str | None = None  # an exact ONNX conversion to score with
+    baseline: Baseline | None = None  # monitoring on: chunks are counted on its buckets
     on_progress: ProgressCallback | None = None
     output: Output | None = None  # open while the pipeline runs
     quarantine: Output | None = None
@@ -100,6 +102,7 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
         timings={"_started": started, "preflight": check.seconds},
         scorer=record.scorer,
     )
+    baseline, report.monitoring = monitoring(spec, package)
     budget = ErrorBudget(spec.max_error_rate, spec.max_failed_rows)
     for chunk in committed:
         report.chunks += 1
@@ -108,7 +111,22 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
         budget.rows += chunk.rows
         budget.failed += chunk.failed
     return Attempt(spec, package, record, report, budget, options, committed, store, workers,
-                   record.fast_model)
+                   record.fast_model, baseline)
+
+
+def monitoring(spec: JobSpec, package: ModelPackage) -> tuple[Baseline | None, str]:
+    """The baseline to count the job's chunks on, and what the report says of it.
+
+    Raises:
+        PackageError: the manifest names a baseline that is missing or invalid.
+    """
+    if not spec.monitoring:
+        return None, "off: --no-monitoring"
+    baseline = read_baseline(package)
+    if baseline is None:
+        return None, (f"off: the package has no baseline (add one with `batchpred baseline "
+                      f"{package.path} --training-data FILE`)")
+    return baseline, f"on (baseline {baseline.fingerprint[:12]})"
 
 
 def _preflight(spec: JobSpec, package: ModelPackage, previous: JobRecord | None, *,

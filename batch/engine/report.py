@@ -39,6 +39,7 @@ class JobReport:
     options: dict[str, Any] = field(default_factory=dict)
     quarantine: str | None = None
     scorer: str = ""  # what scored the rows: "onnxruntime (...)" or "scikit-learn: <why>"
+    monitoring: str = ""  # "on (baseline <fingerprint>)" or "off: <why>"
     already_done: bool = False
 
     @property

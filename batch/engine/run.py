@@ -203,7 +203,8 @@ def _score_all(run: Attempt, chunks: Chunks, start_row: int, until_chunk: int | 
     rest = source if left is None else itertools.islice(source, max(0, left - len(head)))
     job = ChunkJob(run.package, run.options, encoder=_encoder(run.output),
                    quarantine=run.quarantine is not None,
-                   quarantine_encoder=_encoder(run.quarantine), fast_model=run.fast_model)
+                   quarantine_encoder=_encoder(run.quarantine), fast_model=run.fast_model,
+                   baseline=run.baseline)
     pool = run.workers.pool_for(job, len(head))
     with OrderedWriter(functools.partial(_commit, run), depth=1) as writer:
         for result in pool.map_ordered(itertools.chain(head, rest)):
@@ -234,9 +235,10 @@ def _commit(run: Attempt, item: tuple[int, int, ChunkResult]) -> None:
     q_receipt = None
     if run.quarantine is not None:
         q_receipt = dict(_stage(run.quarantine, index, result.quarantine, result.failed_rows))
+    stats = None if result.stats is None else result.stats.to_json()
     run.store.append(ChunkRecord(index=index, start_row=first_row, rows=result.rows,
                                  failed=result.failed_rows, receipt=dict(receipt),
-                                 quarantine=q_receipt))
+                                 quarantine=q_receipt, stats=stats))
     run.report.timings["write"] += time.perf_counter() - started
 
 

@@ -58,6 +58,8 @@ class JobSpec(BaseModel):
                                    "(original values and reason) here.")
     onnx: bool = Field(default=True, description="Score scikit-learn models with "
                        "onnxruntime when their ONNX conversion matches on the pre-flight rows.")
+    monitoring: bool = Field(default=True, description="Count every chunk on the "
+                             "package's baseline (a package without one scores as before).")
     preflight_rows: int = Field(default=DEFAULT_PREFLIGHT_ROWS, ge=0, description="Score "
                                 "this many leading rows first and fail fast (0: off).")
 

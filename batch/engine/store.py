@@ -13,7 +13,7 @@ import os
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -21,6 +21,9 @@ from batch.engine.spec import JobSpec
 from batch.errors import ConfigError, validation_message
 from batch.settings import home_dir
 from connectors.atomic_file import write_atomic
+
+if TYPE_CHECKING:
+    from batch.monitoring.stats import ChunkStats
 
 
 class JobStatus(StrEnum):
@@ -60,6 +63,8 @@ class ChunkRecord(BaseModel):
     failed: int
     receipt: dict[str, Any]
     quarantine: dict[str, Any] | None = None
+    stats: dict[str, Any] | None = Field(default=None, description="The chunk's counts on "
+                                         "the baseline's buckets (monitoring on).")
 
 
 class JobStore:
@@ -119,6 +124,17 @@ class JobStore:
         if self._manifest is not None:
             self._manifest.close()
             self._manifest = None
+
+    def stats(self, job_id: str) -> ChunkStats | None:
+        """The merged counts of the job's committed chunks (None: none were counted).
+
+        Each committed chunk is in the manifest once, so each input row counts once,
+        however often the job was killed, resumed or retried.
+        """
+        from batch.monitoring.stats import ChunkStats, merged
+
+        return merged(ChunkStats.from_json(c.stats) for c in self.chunks(job_id)
+                      if c.stats is not None)
 
     def save_report(self, job_id: str, report: dict[str, Any]) -> Path:
         file = self.path(job_id) / "report.json"

@@ -33,7 +33,6 @@ from batch.models.manifest import MANIFEST_NAME, ModelManifest
 from batch.models.package import ModelPackage, open_package
 from batch.monitoring.buckets import category_counts, level_label, numeric_counts
 from batch.scoring.features import FeatureFrame, coerce_features
-from connectors.atomic_file import write_atomic
 
 BASELINE_NAME = "baseline.json"
 DECILES = tuple(i / 10 for i in range(1, 10))
@@ -140,6 +139,8 @@ def write_baseline(package: ModelPackage, baseline: Baseline) -> ModelPackage:
     Raises:
         OSError: the package directory cannot be written.
     """
+    from connectors.atomic_file import write_atomic
+
     write_atomic(package.path / BASELINE_NAME, baseline.model_dump_json(indent=1) + "\n")
     manifest = package.manifest.model_copy(update={"baseline": BASELINE_NAME})
     write_atomic(package.path / MANIFEST_NAME, manifest.to_yaml())

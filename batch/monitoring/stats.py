@@ -9,8 +9,9 @@ stats of any split of the same rows into chunks are identical.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -74,6 +75,28 @@ class ChunkStats:
             if stats.name == name:
                 return stats
         raise KeyError(name)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able form (the job manifest keeps it with its chunk)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ChunkStats:
+        columns = tuple(ColumnStats(**{**c, "counts": tuple(c["counts"]),
+                                       "sketch": tuple(c["sketch"])}) for c in data["columns"])
+        return cls(data["fingerprint"], data["rows"], columns)
+
+
+def merged(parts: Iterable[ChunkStats]) -> ChunkStats | None:
+    """The merge of ``parts`` (None when there are none).
+
+    Raises:
+        ConfigError: two of them were counted on different baselines.
+    """
+    total = None
+    for part in parts:
+        total = part if total is None else total.merge(part)
+    return total
 
 
 def count_chunk(baseline: Baseline, features: Mapping[str, np.ndarray],

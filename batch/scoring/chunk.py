@@ -21,7 +21,7 @@ from batch.scoring.columns import (
     output_schema,
     passthrough_columns,
 )
-from batch.scoring.features import coerce_features
+from batch.scoring.features import FeatureFrame, coerce_features
 
 PROBABILITY_TOLERANCE = 1e-6
 
@@ -31,11 +31,15 @@ def score_batch(
     package: ModelPackage,
     scorer: Scorer,
     options: ScoringOptions,
+    *,
+    features: FeatureFrame | None = None,
 ) -> pa.RecordBatch:
     """Score one batch.
 
     Rows whose values cannot be coerced get null predictions and a status
-    naming the column and value; the rest are scored.
+    naming the column and value; the rest are scored. ``features``: the batch
+    already coerced (:func:`~batch.scoring.features.coerce_features`), when the
+    caller needs them too.
 
     Raises:
         SchemaError: see :func:`output_schema`.
@@ -44,7 +48,7 @@ def score_batch(
     """
     manifest = package.manifest
     schema = output_schema(manifest, batch.schema, options)
-    features = coerce_features(batch, manifest)
+    features = features if features is not None else coerce_features(batch, manifest)
     valid = features.valid
     n = batch.num_rows
     scored = features if features.reasons is None else features.select(valid)

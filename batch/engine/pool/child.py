@@ -19,11 +19,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from batch.models.cache import process_cache
+from batch.models.loaders import Scorer
 from batch.models.package import ModelPackage
 from batch.scoring.chunk import score_batch
 from batch.scoring.columns import STATUS_COLUMN, STATUS_OK, ScoringOptions
+from batch.scoring.features import coerce_features
 
 if TYPE_CHECKING:
+    from batch.monitoring.baseline import Baseline
+    from batch.monitoring.stats import ChunkStats
     from connectors import Part  # a chunk the worker reads itself (a CSV byte range, ...)
 
 
@@ -40,6 +44,7 @@ class ChunkJob:
     quarantine: bool = False  # also return the failed input rows
     quarantine_encoder: Encoder | None = None
     fast_model: str | None = None  # an exact ONNX conversion of the model (a file path)
+    baseline: Baseline | None = None  # count each chunk on its buckets (monitoring on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,7 @@ class ChunkResult:
     encoded: bytes | None = None
     failures: pa.RecordBatch | None = None  # "row" (in chunk) and "status" of failed rows
     quarantine: pa.RecordBatch | bytes | None = None
+    stats: ChunkStats | None = None  # the chunk's counts on the baseline's buckets
 
 
 def to_ipc(batch: pa.RecordBatch) -> bytes:
@@ -80,7 +86,7 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Part | bytes) -> ChunkResul
     elif not isinstance(chunk, pa.RecordBatch):
         chunk = chunk.read()
     cache = process_cache()
-    out = score_batch(chunk, job.package, cache.get(job.package, job.fast_model), job.options)
+    out, stats = _scored(job, chunk, cache.get(job.package, job.fast_model))
     failed, failures, quarantine = 0, None, None
     if STATUS_COLUMN in out.schema.names:
         status = out.column(STATUS_COLUMN)
@@ -97,8 +103,20 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Part | bytes) -> ChunkResul
     return ChunkResult(
         None if encoded is not None else out, failed, os.getpid(),
         cache.loads[cache.key(job.package, job.fast_model)], time.perf_counter() - started,
-        out.num_rows, encoded, failures, quarantine,
+        out.num_rows, encoded, failures, quarantine, stats,
     )
+
+
+def _scored(job: ChunkJob, chunk: pa.RecordBatch, scorer: Scorer
+            ) -> tuple[pa.RecordBatch, ChunkStats | None]:
+    """The scored chunk and, with a baseline, its counts (on the features the model got)."""
+    if job.baseline is None:
+        return score_batch(chunk, job.package, scorer, job.options), None
+    from batch.monitoring.stats import count_chunk
+
+    features = coerce_features(chunk, job.package.manifest)
+    out = score_batch(chunk, job.package, scorer, job.options, features=features)
+    return out, count_chunk(job.baseline, features.columns, out)
 
 
 def run_limited(job: ChunkJob, chunk: pa.RecordBatch | Part, threads: int) -> ChunkResult:
