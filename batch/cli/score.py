@@ -78,7 +78,7 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 @click.option("--onnx/--no-onnx", default=True, show_default=True,
               help="Score scikit-learn models with onnxruntime when the ONNX conversion "
               "matches scikit-learn within 1e-6 on the pre-flight rows.")
-@click.option("--monitoring/--no-monitoring", default=True, show_default=True,
+@click.option("--monitoring/--no-monitoring", default=False, show_default=True,
               help="Count every chunk on the package's monitoring baseline (a package "
               "without one scores as before; `job show` says which).")
 @click.option("--quiet", is_flag=True, help="No progress line.")

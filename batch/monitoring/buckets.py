@@ -9,6 +9,7 @@ and merge by addition, so any split of the rows into chunks gives the same sums.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,16 +18,76 @@ import pandas as pd
 OTHER, NEW, MISSING = "__other__", "__new__", "__missing__"
 
 
+CELLS = 4096  # the lookup grid between the first and the last edge
+
+
 def numeric_counts(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
     """Counts of ``values`` on the buckets of ``edges``, the missing bucket last
     (``len(edges) + 2`` counts in all)."""
     x = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(x)
     counts = np.zeros(len(edges) + 2, dtype=np.int64)
-    index = np.searchsorted(np.asarray(edges, dtype=np.float64), x[finite], side="right")
+    kept = x[finite] if not finite.all() else x
+    index = bucket_index(kept, tuple(edges)) if edges else np.zeros(kept.size, np.int64)
     counts[: len(edges) + 1] = np.bincount(index, minlength=len(edges) + 1)
-    counts[-1] = int(x.size - finite.sum())
+    counts[-1] = int(x.size - kept.size)
     return counts
+
+
+def bucket_index(x: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
+    """``numpy.searchsorted(edges, x, side="right")`` for finite ``x``, about three times
+    faster: a grid of cells over the edges gives each value the edges below its cell,
+    and one comparison with the edge inside its cell (a cell holding several edges
+    falls back to the search). Exact: the cell of a value never decreases as the
+    value grows, so an edge in a lower cell is below it and one in a higher cell
+    above it."""
+    lo, scale, below, inside, first = _grid(edges)
+    cell = _cells(x, lo, scale)
+    index = below[cell] + (x >= first[cell])
+    crowded = inside[cell] > 1
+    if crowded.any():
+        index[crowded] = np.searchsorted(np.asarray(edges), x[crowded], side="right")
+    return index
+
+
+def coarser_counts(fine: np.ndarray, fine_edges: tuple[float, ...],
+                   edges: tuple[float, ...]) -> np.ndarray | None:
+    """The counts on ``edges`` summed from counts on ``fine_edges`` (missing bucket
+    last in both), when every edge is one of the fine edges; else None."""
+    parent = _parents(fine_edges, edges)
+    if parent is None:
+        return None
+    counts = np.zeros(len(edges) + 2, dtype=np.int64)
+    np.add.at(counts, parent, fine[:-1])
+    counts[-1] = fine[-1]
+    return counts
+
+
+@functools.lru_cache(maxsize=512)
+def _parents(fine_edges: tuple[float, ...], edges: tuple[float, ...]) -> np.ndarray | None:
+    """For each fine bucket, the bucket of ``edges`` that holds it."""
+    if not set(edges) <= set(fine_edges):
+        return None
+    starts = np.asarray((-np.inf, *fine_edges))  # where each fine bucket starts
+    return np.searchsorted(np.asarray(edges, dtype=np.float64), starts, side="right")
+
+
+@functools.lru_cache(maxsize=512)
+def _grid(edges: tuple[float, ...]) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray]:
+    e = np.asarray(edges, dtype=np.float64)
+    lo, hi = float(e[0]), float(e[-1])
+    scale = CELLS / (hi - lo) if hi > lo else 0.0
+    cells = _cells(e, lo, scale)
+    below = np.searchsorted(cells, np.arange(CELLS + 2), side="left")  # edges in lower cells
+    inside = np.bincount(cells, minlength=CELLS + 2)
+    first = np.full(CELLS + 2, np.inf)
+    first[inside >= 1] = e[below[inside >= 1]]
+    return lo, scale, below, inside, first
+
+
+def _cells(x: np.ndarray, lo: float, scale: float) -> np.ndarray:
+    """0 below the grid, 1..CELLS on it, CELLS + 1 above it."""
+    return (np.clip(np.floor((x - lo) * scale), -1, CELLS) + 1).astype(np.int64)
 
 
 def category_counts(values: np.ndarray, levels: Sequence[str], seen: frozenset[str]

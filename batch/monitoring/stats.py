@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from batch.errors import ConfigError
 from batch.monitoring.baseline import Baseline, CategoricalProfile, NumericProfile
-from batch.monitoring.buckets import category_counts, numeric_counts
+from batch.monitoring.buckets import category_counts, coarser_counts, numeric_counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +118,11 @@ def _count(profile: NumericProfile | CategoricalProfile, values: np.ndarray) -> 
         return ColumnStats(profile.name, _ints(counts), new=int(counts[-2]))
     x = np.asarray(values, dtype=np.float64)
     finite = x[np.isfinite(x)]
+    sketch = numeric_counts(x, profile.sketch_edges)
+    coarse = coarser_counts(sketch, profile.sketch_edges, profile.edges)  # deciles: percentiles
+    counts = numeric_counts(x, profile.edges) if coarse is None else coarse
     return ColumnStats(
-        profile.name, _ints(numeric_counts(x, profile.edges)),
-        sketch=_ints(numeric_counts(x, profile.sketch_edges)),
+        profile.name, _ints(counts), sketch=_ints(sketch),
         out_low=int((finite < profile.min).sum()) if profile.min is not None else 0,
         out_high=int((finite > profile.max).sum()) if profile.max is not None else 0,
         low=float(finite.min()) if finite.size else None,

@@ -42,6 +42,7 @@ def _whole(package_path: Path, table: pa.Table) -> ChunkStats:
 
 
 def _job(watched: Path, workload, out: Path, job_id: str, **kw: object) -> JobSpec:  # type: ignore[no-untyped-def]
+    kw.setdefault("monitoring", True)
     return JobSpec(model=str(watched), input=str(workload.csv), output=str(out),
                    passthrough=("loan_id",), job_id=job_id, **kw)
 
@@ -69,10 +70,11 @@ def test_a_resumed_job_counts_every_row_once(watched, workload, home, tmp_path) 
 
 def test_monitoring_off_says_why(watched, workload, home, tmp_path) -> None:  # type: ignore[no-untyped-def]
     bare = run_job(JobSpec(model=str(workload.package), input=str(workload.csv),
-                           output=str(tmp_path / "a.csv"), job_id="bare-1", workers=0))
+                           output=str(tmp_path / "a.csv"), job_id="bare-1", workers=0,
+                           monitoring=True))
     assert bare.monitoring.startswith("off: the package has no baseline (add one with "
                                       "`batchpred baseline ")
-    off = run_job(_job(watched, workload, tmp_path / "b.csv", "off-1", workers=0,
-                       monitoring=False))
-    assert off.monitoring == "off: --no-monitoring"
+    off = run_job(JobSpec(model=str(watched), input=str(workload.csv),
+                          output=str(tmp_path / "b.csv"), job_id="off-1", workers=0))
+    assert off.monitoring == "off: not asked for (--monitoring)"  # the default, for now
     assert JobStore().stats("bare-1") is None and JobStore().stats("off-1") is None

@@ -21,7 +21,15 @@ from batch.monitoring.baseline import (
     read_baseline,
     write_baseline,
 )
-from batch.monitoring.buckets import MISSING, NEW, OTHER, category_counts, numeric_counts
+from batch.monitoring.buckets import (
+    MISSING,
+    NEW,
+    OTHER,
+    bucket_index,
+    category_counts,
+    coarser_counts,
+    numeric_counts,
+)
 
 
 def _reference_numeric(values: list[float], edges: list[float]) -> list[int]:
@@ -157,3 +165,26 @@ def test_holdout_rows_profile_the_predictions(logistic_package) -> None:
                                                            preserve_index=False))
     assert baseline.prediction_source == "holdout"
     assert sum(baseline.predictions[0].counts) == 300
+
+
+def test_the_grid_lookup_is_numpy_searchsorted_exactly() -> None:
+    rng = np.random.default_rng(11)
+    for trial in range(60):
+        sample = rng.normal(0, 1, 2_000)
+        edges = np.unique(np.quantile(sample, np.arange(1, 100) / 100))
+        if trial % 3 == 0:  # close and crowded edges share grid cells
+            edges = np.unique(np.round(edges, 1))
+        values = np.concatenate([rng.normal(0, 3, 2_000), edges, np.nextafter(edges, -np.inf),
+                                 np.nextafter(edges, np.inf), [-1e300, 1e300, 0.0]])
+        expected = np.searchsorted(edges, values, side="right")
+        assert (bucket_index(values, tuple(edges.tolist())) == expected).all(), trial
+
+
+def test_decile_counts_sum_from_the_percentile_counts() -> None:
+    values = np.random.default_rng(5).gamma(2.0, 3.0, 5_000)
+    profile = numeric_profile("x", values)
+    assert set(profile.edges) <= set(profile.sketch_edges)
+    fine = numeric_counts(values, profile.sketch_edges)
+    coarse = coarser_counts(fine, profile.sketch_edges, profile.edges)
+    assert coarse is not None and coarse.tolist() == list(profile.counts)
+    assert coarser_counts(fine, profile.sketch_edges, (profile.edges[0] + 1e-9,)) is None
