@@ -25,12 +25,23 @@ def numeric_counts(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
     """Counts of ``values`` on the buckets of ``edges``, the missing bucket last
     (``len(edges) + 2`` counts in all)."""
     x = np.asarray(values, dtype=np.float64)
-    finite = np.isfinite(x)
+    finite = finite_values(x)
+    return finite_counts(finite, edges, missing=x.size - finite.size)
+
+
+def finite_values(x: np.ndarray) -> np.ndarray:
+    """The finite values of ``x`` (``x`` itself when all are: no copy)."""
+    keep = np.isfinite(x)
+    return x if keep.all() else x[keep]
+
+
+def finite_counts(finite: np.ndarray, edges: Sequence[float], *, missing: int) -> np.ndarray:
+    """:func:`numeric_counts` of values already split into ``finite`` ones and a
+    number of ``missing`` ones (a caller that needs the finite values too)."""
     counts = np.zeros(len(edges) + 2, dtype=np.int64)
-    kept = x[finite] if not finite.all() else x
-    index = bucket_index(kept, tuple(edges)) if edges else np.zeros(kept.size, np.int64)
+    index = bucket_index(finite, tuple(edges)) if edges else np.zeros(finite.size, np.int64)
     counts[: len(edges) + 1] = np.bincount(index, minlength=len(edges) + 1)
-    counts[-1] = int(x.size - kept.size)
+    counts[-1] = missing
     return counts
 
 

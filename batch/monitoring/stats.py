@@ -18,7 +18,12 @@ import pyarrow as pa
 
 from batch.errors import ConfigError
 from batch.monitoring.baseline import Baseline, CategoricalProfile, NumericProfile
-from batch.monitoring.buckets import category_counts, coarser_counts, numeric_counts
+from batch.monitoring.buckets import (
+    category_counts,
+    coarser_counts,
+    finite_counts,
+    finite_values,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +122,12 @@ def _count(profile: NumericProfile | CategoricalProfile, values: np.ndarray) -> 
         counts = category_counts(values, profile.levels, seen)
         return ColumnStats(profile.name, _ints(counts), new=int(counts[-2]))
     x = np.asarray(values, dtype=np.float64)
-    finite = x[np.isfinite(x)]
-    sketch = numeric_counts(x, profile.sketch_edges)
+    finite = finite_values(x)  # once, for the counts and the range alike
+    missing = x.size - finite.size
+    sketch = finite_counts(finite, profile.sketch_edges, missing=missing)
     coarse = coarser_counts(sketch, profile.sketch_edges, profile.edges)  # deciles: percentiles
-    counts = numeric_counts(x, profile.edges) if coarse is None else coarse
+    counts = coarse if coarse is not None else finite_counts(finite, profile.edges,
+                                                             missing=missing)
     return ColumnStats(
         profile.name, _ints(counts), sketch=_ints(sketch),
         out_low=int((finite < profile.min).sum()) if profile.min is not None else 0,

@@ -110,12 +110,12 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Part | bytes) -> ChunkResul
 def _scored(job: ChunkJob, chunk: pa.RecordBatch, scorer: Scorer
             ) -> tuple[pa.RecordBatch, ChunkStats | None]:
     """The scored chunk and, with a baseline, its counts (on the features the model got)."""
-    if job.baseline is None:
-        return score_batch(chunk, job.package, scorer, job.options), None
-    from batch.monitoring.stats import count_chunk
-
     features = coerce_features(chunk, job.package.manifest)
     out = score_batch(chunk, job.package, scorer, job.options, features=features)
+    if job.baseline is None:
+        return out, None
+    from batch.monitoring.stats import count_chunk
+
     return out, count_chunk(job.baseline, features.columns, out)
 
 

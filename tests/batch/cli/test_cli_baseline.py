@@ -23,13 +23,19 @@ def test_package_create_writes_the_baseline(credit, batchpred, tmp_path: Path) -
     assert not (tmp_path / "bare" / "baseline.json").exists()
 
 
-def test_baseline_replaces_it_with_given_importance(credit, batchpred, tmp_path: Path) -> None:
+def _baseline_with(credit, batchpred, tmp_path: Path, importance: str):  # type: ignore[no-untyped-def]
+    """``batchpred baseline`` on a copy of the package, with ``importance`` as its file."""
     pkg = tmp_path / "pkg"
     shutil.copytree(credit.package, pkg)
     weights = tmp_path / "importance.yaml"
-    weights.write_text("credit_score: 2\nincome: 1\n")
+    weights.write_text(importance)
     res = batchpred("baseline", str(pkg), "--training-data",
                     str(credit.package.parent / "train.csv"), "--importance", str(weights))
+    return pkg, weights, res
+
+
+def test_baseline_replaces_it_with_given_importance(credit, batchpred, tmp_path: Path) -> None:
+    pkg, _, res = _baseline_with(credit, batchpred, tmp_path, "credit_score: 2\nincome: 1\n")
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith(f"baseline written to {pkg / 'baseline.json'}")
     importance = json.loads((pkg / "baseline.json").read_text())["importance"]
@@ -39,12 +45,7 @@ def test_baseline_replaces_it_with_given_importance(credit, batchpred, tmp_path:
 
 def test_a_bad_importance_file_is_one_line_and_writes_nothing(credit, batchpred,
                                                               tmp_path: Path) -> None:
-    pkg = tmp_path / "pkg"
-    shutil.copytree(credit.package, pkg)
-    weights = tmp_path / "importance.yaml"
-    weights.write_text("- income\n")
-    res = batchpred("baseline", str(pkg), "--training-data",
-                    str(credit.package.parent / "train.csv"), "--importance", str(weights))
+    pkg, weights, res = _baseline_with(credit, batchpred, tmp_path, "- income\n")
     assert res.returncode == 1
     assert res.stderr == (f"error: --importance {weights}: expected a mapping of feature: "
                           "number\n")
