@@ -25,6 +25,53 @@ from connectors.atomic_file import write_atomic
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
+class DriftThresholds(BaseModel):
+    """When the drift stage calls a feature or a deployment drifted (the monitoring
+    contract's defaults)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    psi_yellow: float = Field(default=0.10, ge=0, description="Feature status yellow from "
+                              "this PSI.")
+    psi_red: float = Field(default=0.25, ge=0, description="Feature status red from this PSI.")
+    drift_psi: float = Field(default=0.15, ge=0, description="A feature has drifted from "
+                             "this PSI.")
+    tail: float = Field(default=0.15, ge=0, description="... or from this tail shift "
+                        "(Wasserstein distance in training standard deviations).")
+    psi_epsilon: float = Field(default=1e-4, gt=0, lt=1, description="PSI proportions are "
+                               "clamped here.")
+    high_importance: float = Field(default=0.5, ge=0, le=1, description="A feature of at "
+                                   "least this normalised importance is high-importance.")
+    starred: tuple[str, ...] = Field(default=(), description="Features that count as "
+                                     "high-importance whatever their importance.")
+    red_high_importance: int = Field(default=1, ge=1, description="Deployment red when at "
+                                     "least this many high-importance features drifted.")
+    yellow_low_importance: int = Field(default=1, ge=1, description="Deployment yellow when "
+                                       "at least this many low-importance features drifted.")
+    min_rows: int = Field(default=500, ge=1, description="Grey (insufficient data) below "
+                          "this many rows.")
+    missing_points: float = Field(default=0.05, ge=0, le=1, description="Data quality: the "
+                                  "missing rate rose by more than this share.")
+    out_of_range_share: float = Field(default=0.01, ge=0, le=1, description="Data quality: "
+                                      "more values than this share outside the training range.")
+    new_level_share: float = Field(default=0.05, ge=0, le=1, description="Data quality: more "
+                                   "values than this share are levels never seen in training.")
+
+
+class DeploymentSettings(BaseModel):
+    """What a deployment's jobs and stages use unless told otherwise."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    monitoring_store: str | None = Field(default=None, description="Where its jobs write "
+                                         "monitoring records (default: <home>/monitoring).")
+    monitoring_store_options: dict[str, str] = Field(default_factory=dict, description=(
+        "Storage options of the store (endpoint_url, profile, region, ...); never secrets."))
+    drift: DriftThresholds = Field(default_factory=DriftThresholds)
+    alert_webhook: str | None = Field(default=None, description="POSTed a JSON body when "
+                                      "the drift status changes colour.")
+
+
 class Deployment(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -34,6 +81,7 @@ class Deployment(BaseModel):
     model_name: str
     model_version: str
     created_at: datetime
+    settings: DeploymentSettings = Field(default_factory=DeploymentSettings)
 
 
 class DeploymentRegistry:
@@ -56,6 +104,7 @@ class DeploymentRegistry:
             )
         if self._file(name).exists() and not replace:
             raise DeploymentError(f"deployment {name!r} already exists; pass --replace")
+        kept = self.get(name).settings if self._file(name).exists() else DeploymentSettings()
         stored = self._store_package(package)
         deployment = Deployment(
             name=name,
@@ -64,9 +113,24 @@ class DeploymentRegistry:
             model_name=stored.manifest.name,
             model_version=stored.manifest.version,
             created_at=datetime.now(UTC),
+            settings=kept,
         )
         write_atomic(self._file(name), deployment.model_dump_json(indent=2))
         return deployment
+
+    def update_settings(self, name: str, settings: DeploymentSettings) -> Deployment:
+        """Replace the settings of deployment ``name``.
+
+        Raises:
+            DeploymentError: no such deployment.
+        """
+        deployment = self.get(name).model_copy(update={"settings": settings})
+        write_atomic(self._file(name), deployment.model_dump_json(indent=2))
+        return deployment
+
+    def find(self, name: str) -> Deployment | None:
+        """Deployment ``name``, or None when there is none by that name."""
+        return self.get(name) if _NAME.match(name) and self._file(name).exists() else None
 
     def _store_package(self, package: ModelPackage) -> ModelPackage:
         target = self._store / package.digest

@@ -83,10 +83,11 @@ def build_packages(data: Path) -> dict[str, Path]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from batch.models.builder import PackageSpec, create_package
+    from batch.models.builder import PackageSpec, create_package, training_table
+    from batch.monitoring.baseline import build_baseline, write_baseline
 
     packages = {name: CACHE / f"pkg-{name}" for name in ("hgb", "logistic")}
-    if all((p / "model.yaml").exists() for p in packages.values()):
+    if all((p / "baseline.json").exists() for p in packages.values()):
         return packages
     frame = pq.ParquetFile(data).iter_batches(batch_size=TRAIN_ROWS).__next__().to_pandas()
     frame["target"] = target_for(frame)
@@ -105,9 +106,11 @@ def build_packages(data: Path) -> dict[str, Path]:
     for name, model in (("hgb", hgb), ("logistic", logistic)):
         shutil.rmtree(packages[name], ignore_errors=True)
         joblib.dump(model, CACHE / f"{name}.joblib")
-        create_package(packages[name], PackageSpec(
+        package = create_package(packages[name], PackageSpec(
             artifact=CACHE / f"{name}.joblib", training_data=str(train), target="target",
             positive_class="yes", name=name, association_id="id"))
+        # as `batchpred package create` does: jobs count their chunks on it
+        write_baseline(package, build_baseline(package, training_table(str(train))))
     return packages
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
 from batch.cli.packages import echo_package
+from batch.cli.score import pairs
 
 
 @click.group()
@@ -49,3 +53,90 @@ def deploy_show(name: str) -> None:
     d = registry.get(name)
     click.echo(f"deployment: {d.name}\ncreated:    {d.created_at:%Y-%m-%d %H:%M:%S %Z}")
     echo_package(registry.package(name))
+
+
+@deploy.command("settings")
+@click.argument("name")
+@click.option("--monitoring-store", metavar="URI", help="Where the deployment's jobs write "
+              "monitoring records (a directory or URL; '' for the home's default).")
+@click.option("--monitoring-store-option", multiple=True, metavar="KEY=VALUE",
+              help="Storage option of that store (endpoint_url, profile, region, ...).")
+@click.option("--drift-threshold", multiple=True, metavar="KEY=VALUE",
+              help="A drift threshold, such as psi_red=0.3 or min_rows=1000 (see "
+              "docs/monitoring.md for the keys).")
+@click.option("--star", multiple=True, metavar="FEATURE", help="Count FEATURE as "
+              "high-importance whatever its importance.")
+@click.option("--alert-webhook", metavar="URL", help="POST drift status changes here "
+              "('' for none).")
+@click.option("--from-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A YAML or JSON file of settings (the keys `deploy settings NAME` prints).")
+def deploy_settings(name: str, **kw: Any) -> None:
+    """Show or change the settings of deployment NAME (monitoring store, drift thresholds)."""
+    import json
+
+    from batch.deployments import DeploymentRegistry
+
+    registry = DeploymentRegistry()
+    current = registry.get(name).settings
+    changed = _changed_settings(current.model_dump(mode="json"), kw)
+    if changed is not None:
+        current = registry.update_settings(name, _validated(changed)).settings
+    click.echo(json.dumps(current.model_dump(mode="json"), indent=2, sort_keys=True))
+
+
+def _changed_settings(data: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any] | None:
+    """The settings with the options applied; None when no option changes anything."""
+    import yaml
+
+    from batch.errors import ConfigError
+
+    touched = False
+    if kw["from_file"] is not None:
+        try:
+            loaded = yaml.safe_load(kw["from_file"].read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            raise ConfigError(f"--from-file {kw['from_file']}: not YAML{where}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"--from-file {kw['from_file']}: expected a mapping of settings")
+        drift = {**data["drift"], **(loaded.pop("drift", None) or {})}
+        data = {**data, **loaded, "drift": drift}
+        touched = True
+    if kw["monitoring_store"] is not None:
+        data["monitoring_store"] = kw["monitoring_store"] or None
+        touched = True
+    if kw["monitoring_store_option"]:
+        data["monitoring_store_options"] = pairs(kw["monitoring_store_option"],
+                                                 "--monitoring-store-option")
+        touched = True
+    if kw["alert_webhook"] is not None:
+        data["alert_webhook"] = kw["alert_webhook"] or None
+        touched = True
+    thresholds = pairs(kw["drift_threshold"], "--drift-threshold")
+    if thresholds or kw["star"]:
+        data["drift"] = {**data["drift"], **thresholds}
+        if kw["star"]:
+            data["drift"]["starred"] = sorted(set(kw["star"]))
+        touched = True
+    return data if touched else None
+
+
+def _validated(data: dict[str, Any]) -> Any:
+    from pydantic import ValidationError
+
+    from batch.deployments import DeploymentSettings
+    from batch.errors import ConfigError, validation_message
+    from batch.monitoring.stage import store_options
+
+    try:
+        settings = DeploymentSettings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("deployment settings: " + validation_message(exc, first=True)
+                          ) from exc
+    store_options(settings.monitoring_store_options)  # a bad key fails here, not in a job
+    if settings.monitoring_store is not None:
+        from connectors import check_uri
+
+        check_uri(settings.monitoring_store)
+    return settings

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from batch.engine.spec import JobSpec
 
 
-def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
+def pairs(values: Sequence[str], flag: str) -> dict[str, str]:
+    """``KEY=VALUE`` option values as a mapping; a bad one is a usage error of ``flag``."""
     out = {}
     for item in values:
         key, sep, value = item.partition("=")
@@ -78,9 +79,14 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 @click.option("--onnx/--no-onnx", default=True, show_default=True,
               help="Score scikit-learn models with onnxruntime when the ONNX conversion "
               "matches scikit-learn within 1e-6 on the pre-flight rows.")
-@click.option("--monitoring/--no-monitoring", default=False, show_default=True,
-              help="Count every chunk on the package's monitoring baseline (a package "
-              "without one scores as before; `job show` says which).")
+@click.option("--monitoring/--no-monitoring", default=True, show_default=True,
+              help="Count every chunk on the package's monitoring baseline and publish the "
+              "records (a package without a baseline scores as before; `job show` says "
+              "which).")
+@click.option("--monitoring-store", metavar="URI", help="Where monitoring records go: a "
+              "directory or URL (default: the deployment's setting, else <home>/monitoring).")
+@click.option("--monitoring-store-option", multiple=True, metavar="KEY=VALUE",
+              help="Storage option of the monitoring store (endpoint_url, profile, ...).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def score(**kw: Any) -> None:
     """Score INPUT with a model and write predictions to OUTPUT."""
@@ -121,6 +127,9 @@ def _job_spec(kw: dict[str, Any]) -> JobSpec:
             max_failed_rows=kw["max_failed_rows"], quarantine=kw["quarantine"],
             preflight_rows=kw["preflight_rows"], executor=kw["executor"],
             dask_address=kw["dask_address"], onnx=kw["onnx"], monitoring=kw["monitoring"],
+            monitoring_store=kw["monitoring_store"],
+            monitoring_store_options=pairs(kw["monitoring_store_option"],
+                                           "--monitoring-store-option"),
         )
     except ValidationError as exc:
         raise ConfigError(validation_message(exc, field=_option, first=True)) from exc
@@ -155,7 +164,7 @@ def _local_bytes(uri: str) -> int:
 
 
 def _input_options(kw: dict[str, Any]) -> dict[str, str]:
-    options = _pairs(kw["input_option"], "--input-option")
+    options = pairs(kw["input_option"], "--input-option")
     for key in ("delimiter", "encoding", "quotechar"):
         if kw[key] is not None:
             options[key] = kw[key]
@@ -167,7 +176,7 @@ def _input_options(kw: dict[str, Any]) -> dict[str, str]:
 
 
 def _output_options(kw: dict[str, Any]) -> dict[str, str]:
-    options = _pairs(kw["output_option"], "--output-option")
+    options = pairs(kw["output_option"], "--output-option")
     if kw["output_format"]:
         options["format"] = kw["output_format"]
     return options

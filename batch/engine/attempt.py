@@ -121,7 +121,7 @@ def monitoring(spec: JobSpec, package: ModelPackage) -> tuple[Baseline | None, s
         PackageError: the manifest names a baseline that is missing or invalid.
     """
     if not spec.monitoring:
-        return None, "off: not asked for (--monitoring)"
+        return None, "off: --no-monitoring"
     baseline = read_baseline(package)
     if baseline is None:
         return None, (f"off: the package has no baseline (add one with `batchpred baseline "

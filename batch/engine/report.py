@@ -40,6 +40,7 @@ class JobReport:
     quarantine: str | None = None
     scorer: str = ""  # what scored the rows: "onnxruntime (...)" or "scikit-learn: <why>"
     monitoring: str = ""  # "on (baseline <fingerprint>)" or "off: <why>"
+    monitoring_records: list[str] = field(default_factory=list)  # files published
     already_done: bool = False
 
     @property

@@ -19,6 +19,7 @@ import functools
 import itertools
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -33,6 +34,7 @@ from batch.engine.chunks import (
 )
 from batch.engine.plan import JobPlan, plan_job
 from batch.engine.pool.child import ChunkJob, ChunkResult, Encoder
+from batch.engine.publish import publish_records
 from batch.engine.report import JobReport
 from batch.engine.resources import PeakMemory
 from batch.engine.spec import JobSpec, new_job_id
@@ -182,6 +184,9 @@ def _pipeline(run: Attempt, until_chunk: int | None = None) -> bool:
             return False
         run.budget.check(final=True)
         started = time.perf_counter()
+        if spec.monitoring:  # before the output: a job that fails here is resumable
+            run.report.monitoring_records = publish_records(run)
+            run.report.timings["monitoring"] = time.perf_counter() - started
         for out in run.outputs:
             out.commit()
         run.report.timings["commit"] = time.perf_counter() - started
@@ -238,7 +243,8 @@ def _commit(run: Attempt, item: tuple[int, int, ChunkResult]) -> None:
     stats = None if result.stats is None else result.stats.to_json()
     run.store.append(ChunkRecord(index=index, start_row=first_row, rows=result.rows,
                                  failed=result.failed_rows, receipt=dict(receipt),
-                                 quarantine=q_receipt, stats=stats))
+                                 quarantine=q_receipt, stats=stats, seconds=result.seconds,
+                                 ended_at=datetime.now(UTC)))
     run.report.timings["write"] += time.perf_counter() - started
 
 

@@ -65,6 +65,8 @@ class ChunkRecord(BaseModel):
     quarantine: dict[str, Any] | None = None
     stats: dict[str, Any] | None = Field(default=None, description="The chunk's counts on "
                                          "the baseline's buckets (monitoring on).")
+    seconds: float = Field(default=0.0, description="The worker's time on the chunk.")
+    ended_at: datetime | None = Field(default=None, description="When it was committed.")
 
 
 class JobStore:

@@ -192,14 +192,26 @@ def numeric_profile(name: str, x: np.ndarray, edges: tuple[float, ...] | None = 
     finite = x[np.isfinite(x)]
     if edges is None:
         edges = _quantile_edges(finite, DECILES)
-    sketch = _quantile_edges(finite, PERCENTILES)
     some = bool(finite.size)
+    sketch = sketch_edges(finite, edges)
     return NumericProfile(name=name, edges=edges, counts=_ints(numeric_counts(x, edges)),
                           sketch_edges=sketch, sketch_counts=_ints(numeric_counts(x, sketch)),
                           min=float(finite.min()) if some else None,
                           max=float(finite.max()) if some else None,
                           mean=float(finite.mean()) if some else None,
                           std=float(finite.std()) if some else None)
+
+
+def sketch_edges(finite: np.ndarray, edges: tuple[float, ...]) -> tuple[float, ...]:
+    """The finer profile's edges: the training min, the percentiles, the bucket edges
+    and the float just above the max; so the deciles and the out-of-range counts are
+    sums of its buckets (no pass of their own)."""
+    if not finite.size:
+        return ()
+    low, high = float(finite.min()), float(finite.max())
+    points = {low, float(np.nextafter(high, np.inf)), *edges,
+              *_quantile_edges(finite, PERCENTILES)}
+    return tuple(sorted(p for p in points if np.isfinite(p)))
 
 
 def _quantile_edges(finite: np.ndarray, qs: tuple[float, ...]) -> tuple[float, ...]:

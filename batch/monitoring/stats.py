@@ -9,8 +9,9 @@ stats of any split of the same rows into chunks are identical.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -19,11 +20,16 @@ import pyarrow as pa
 from batch.errors import ConfigError
 from batch.monitoring.baseline import Baseline, CategoricalProfile, NumericProfile
 from batch.monitoring.buckets import (
+    Tally,
     category_counts,
     coarser_counts,
-    finite_counts,
-    finite_values,
+    coded_counts,
+    numeric_counts,
+    tally,
 )
+from batch.monitoring.exactsum import decode, encode, exact_sum, to_float, units
+
+BLOCK = 1 << 15  # values per pass of the numeric kernels (256 KiB of float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,10 @@ class ColumnStats:
     out_high: int = 0  # numeric: finite values above the training max
     low: float | None = None  # numeric: the smallest finite value
     high: float | None = None
+    sum: int = 0  # numeric: the exact sum of the finite values, in units of 2 ** -1074
+    # numeric: the sum of their squares, a float (merged sums agree to ~1e-15, so it is
+    # left out of equality; nothing bit-identical is derived from it)
+    sum_sq: float = field(default=0.0, compare=False)
     new: int = 0  # categorical: values never seen in training
 
     @property
@@ -52,7 +62,13 @@ class ColumnStats:
             self, counts=_add(self.counts, other.counts), sketch=_add(self.sketch, other.sketch),
             out_low=self.out_low + other.out_low, out_high=self.out_high + other.out_high,
             low=_extreme(min, self.low, other.low), high=_extreme(max, self.high, other.high),
-            new=self.new + other.new)
+            sum=self.sum + other.sum, sum_sq=self.sum_sq + other.sum_sq, new=self.new + other.new)
+
+    @property
+    def mean(self) -> float | None:
+        """The mean of the finite values, correctly rounded from the exact sum."""
+        finite = self.rows - self.missing
+        return to_float(self.sum) / finite if finite and self.low is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +98,21 @@ class ChunkStats:
         raise KeyError(name)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-able form (the job manifest keeps it with its chunk)."""
-        return asdict(self)
+        """A JSON-able form (the job manifest keeps it with its chunk); exact sums as text."""
+        return {"fingerprint": self.fingerprint, "rows": self.rows,
+                "columns": [{**{name: getattr(c, name) for name in _FIELDS},
+                             "counts": list(c.counts), "sketch": list(c.sketch),
+                             "sum": encode(c.sum)} for c in self.columns]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ChunkStats:
         columns = tuple(ColumnStats(**{**c, "counts": tuple(c["counts"]),
-                                       "sketch": tuple(c["sketch"])}) for c in data["columns"])
+                                       "sketch": tuple(c["sketch"]), "sum": decode(c["sum"])})
+                        for c in data["columns"])
         return cls(data["fingerprint"], data["rows"], columns)
+
+
+_FIELDS = tuple(f.name for f in fields(ColumnStats))
 
 
 def merged(parts: Iterable[ChunkStats]) -> ChunkStats | None:
@@ -105,39 +128,66 @@ def merged(parts: Iterable[ChunkStats]) -> ChunkStats | None:
 
 
 def count_chunk(baseline: Baseline, features: Mapping[str, np.ndarray],
-                scored: pa.RecordBatch) -> ChunkStats:
+                scored: pa.RecordBatch, *,
+                codes: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> ChunkStats:
     """Count a chunk: ``features`` as the model got them (name -> values, every row of
     the chunk), ``scored`` the chunk's output (prediction columns by their names;
-    a row that could not be scored has nulls, counted as missing)."""
-    columns = [_count(p, features[p.name]) for p in baseline.features]
+    a row that could not be scored has nulls, counted as missing).
+
+    ``codes``: for categories, their distinct values and each row's position among
+    them (the features' dictionary encoding), so they are counted without hashing.
+    """
+    codes = codes or {}
+    columns = [_count(p, features[p.name], codes.get(p.name)) for p in baseline.features]
     for profile in baseline.predictions:
         values = scored.column(profile.name).to_numpy(zero_copy_only=False)
         columns.append(_count(profile, values))
     return ChunkStats(baseline.fingerprint, scored.num_rows, tuple(columns))
 
 
-def _count(profile: NumericProfile | CategoricalProfile, values: np.ndarray) -> ColumnStats:
+def _count(profile: NumericProfile | CategoricalProfile, values: np.ndarray,
+           codes: tuple[np.ndarray, np.ndarray] | None = None) -> ColumnStats:
     if isinstance(profile, CategoricalProfile):
         seen = frozenset(profile.seen)
-        counts = category_counts(values, profile.levels, seen)
+        counts = (category_counts(values, profile.levels, seen) if codes is None else
+                  coded_counts(*codes, profile.levels, seen))
         return ColumnStats(profile.name, _ints(counts), new=int(counts[-2]))
     x = np.asarray(values, dtype=np.float64)
-    finite = finite_values(x)  # once, for the counts and the range alike
-    missing = x.size - finite.size
-    sketch = finite_counts(finite, profile.sketch_edges, missing=missing)
-    coarse = coarser_counts(sketch, profile.sketch_edges, profile.edges)  # deciles: percentiles
-    counts = coarse if coarse is not None else finite_counts(finite, profile.edges,
-                                                             missing=missing)
+    if x.size > BLOCK:  # in cache-sized blocks: a pass over a block stays in the CPU cache
+        parts = (_count(profile, x[i:i + BLOCK]) for i in range(0, x.size, BLOCK))
+        return functools.reduce(ColumnStats.merge, parts)
+    edges = profile.sketch_edges
+    one = tally(x, edges)
+    filled = one.filled  # a scratch array: use it before the next tally
+    bound = None if one.low is None or one.high is None else max(-one.low, one.high)
+    total = exact_sum(filled, bound=bound) - one.missing * units(one.filler)
+    squares = float(np.dot(filled, filled)) - one.missing * one.filler ** 2
+    coarse = coarser_counts(one.counts, edges, profile.edges)  # deciles from the sketch
+    counts = coarse if coarse is not None else numeric_counts(x, profile.edges)
     return ColumnStats(
-        profile.name, _ints(counts), sketch=_ints(sketch),
-        out_low=int((finite < profile.min).sum()) if profile.min is not None else 0,
-        out_high=int((finite > profile.max).sum()) if profile.max is not None else 0,
-        low=float(finite.min()) if finite.size else None,
-        high=float(finite.max()) if finite.size else None)
+        profile.name, _ints(counts), sketch=_ints(one.counts),
+        out_low=_outside(one, edges, profile.min, x, low=True),
+        out_high=_outside(one, edges, profile.max, x, low=False),
+        low=one.low, high=one.high, sum=total, sum_sq=squares)
+
+
+def _outside(one: Tally, edges: tuple[float, ...], limit: float | None, x: np.ndarray,
+             *, low: bool) -> int:
+    """Finite values below the training min (``low``) or above the max: the sketch's
+    first or last bucket when its edges start at the min and end just above the max."""
+    if limit is None or one.low is None:
+        return 0
+    if low:
+        if edges and edges[0] == limit:
+            return int(one.counts[0])
+        return int(np.count_nonzero(np.isfinite(x) & (x < limit)))
+    if edges and edges[-1] == float(np.nextafter(limit, np.inf)):
+        return int(one.counts[-2])
+    return int(np.count_nonzero(np.isfinite(x) & (x > limit)))
 
 
 def _ints(counts: np.ndarray) -> tuple[int, ...]:
-    return tuple(int(c) for c in counts)
+    return tuple(counts.tolist())
 
 
 def _add(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:

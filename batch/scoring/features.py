@@ -35,6 +35,8 @@ class FeatureFrame:
     rows: int
     reasons: np.ndarray | None  # object array of str/None, or None when every row is fine
     category_missing: np.ndarray | None = None  # rows missing a category (None: no such row)
+    # per category: its distinct values (NaN last) and each row's position among them
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
     @property
     def valid(self) -> np.ndarray:
@@ -53,6 +55,8 @@ class FeatureFrame:
             {name: values[keep] for name, values in self.columns.items()}, int(keep.sum()),
             None if self.reasons is None else self.reasons[keep],
             None if missing is None else missing[keep],
+            None if self.codes is None else {
+                name: (labels, codes[keep]) for name, (labels, codes) in self.codes.items()},
         )
 
 
@@ -97,13 +101,19 @@ def coerce_features(batch: pa.RecordBatch, manifest: ModelManifest) -> FeatureFr
     reasons: np.ndarray | None = None
     columns: dict[str, np.ndarray] = {}
     category_missing: np.ndarray | None = None
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for feature in manifest.features:
         idx = batch.schema.get_field_index(feature.name)
         arr = batch.column(idx) if idx >= 0 else pa.nulls(n)
         if pa.types.is_dictionary(arr.type) and (
                 feature.type is not FeatureType.CATEGORY or arr.dictionary.null_count):
             arr = arr.dictionary_decode()  # a category's rows keep their dictionary
-        values, bad = _coerce(feature, arr)
+        if feature.type is FeatureType.CATEGORY:
+            labels, positions = _category_codes(arr)
+            values, bad = labels[positions], None
+            codes[feature.name] = (labels, positions)
+        else:
+            values, bad = _coerce(feature, arr)
         columns[feature.name] = values
         if feature.type is FeatureType.CATEGORY and arr.null_count:
             absent = arr.is_null().to_numpy(zero_copy_only=False)
@@ -115,7 +125,7 @@ def coerce_features(batch: pa.RecordBatch, manifest: ModelManifest) -> FeatureFr
                 msg = (f"column '{feature.name}' has {arr[int(i)].as_py()!r} "
                        f"(expected {_expected(feature)})")
                 reasons[i] = msg if reasons[i] is None else f"{reasons[i]}; {msg}"
-    return FeatureFrame(columns, n, reasons, category_missing)
+    return FeatureFrame(columns, n, reasons, category_missing, codes)
 
 
 def _expected(feature: Feature) -> str:
@@ -128,8 +138,6 @@ def _expected(feature: Feature) -> str:
 
 
 def _coerce(feature: Feature, arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
-    if feature.type is FeatureType.CATEGORY:
-        return _to_category(arr), None
     if feature.type is FeatureType.BOOLEAN:
         return _to_boolean(arr)
     values, bad = _to_number(arr)
@@ -177,10 +185,11 @@ def _as_float64(arr: pa.Array) -> pa.Array:
     return arr if arr.type == pa.float64() else pc.cast(arr, pa.float64())
 
 
-def _to_category(arr: pa.Array) -> np.ndarray:
+def _category_codes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values (NaN last, for missing) and each row's position among them:
+    one Python string per distinct value, shared by its rows (not one per row)."""
     if pa.types.is_null(arr.type):
-        return np.full(len(arr), np.nan, dtype=object)
-    # one Python string per distinct value, shared by its rows (not one per row)
+        return np.array([np.nan], dtype=object), np.zeros(len(arr), dtype=np.intp)
     encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
     values = encoded.dictionary
     if not _is_text(values.type):
@@ -189,7 +198,7 @@ def _to_category(arr: pa.Array) -> np.ndarray:
     labels[:-1] = values.to_numpy(zero_copy_only=False)
     labels[-1] = np.nan
     codes = pc.fill_null(encoded.indices, len(labels) - 1)
-    return labels[codes.to_numpy(zero_copy_only=False)]  # type: ignore[no-any-return]
+    return labels, codes.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
 
 
 def _to_boolean(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:

@@ -116,7 +116,7 @@ def _scored(job: ChunkJob, chunk: pa.RecordBatch, scorer: Scorer
         return out, None
     from batch.monitoring.stats import count_chunk
 
-    return out, count_chunk(job.baseline, features.columns, out)
+    return out, count_chunk(job.baseline, features.columns, out, codes=features.codes)
 
 
 def run_limited(job: ChunkJob, chunk: pa.RecordBatch | Part, threads: int) -> ChunkResult:

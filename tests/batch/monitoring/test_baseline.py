@@ -188,3 +188,14 @@ def test_decile_counts_sum_from_the_percentile_counts() -> None:
     coarse = coarser_counts(fine, profile.sketch_edges, profile.edges)
     assert coarse is not None and coarse.tolist() == list(profile.counts)
     assert coarser_counts(fine, profile.sketch_edges, (profile.edges[0] + 1e-9,)) is None
+
+
+@pytest.mark.parametrize("edges", [[0.5], [-1.0, -1.0 + 1e-12, 0.0, 3.0], [-1e300, 1e300],
+                                   [1.0, 2.0, 3.0, 4.0, 5.0]])
+def test_numeric_counts_put_nan_and_infinity_in_the_missing_bucket(edges: list[float]) -> None:
+    rng = np.random.default_rng(len(edges))
+    values = [*rng.normal(1, 2, 300).tolist(), *edges, np.nan, np.inf, -np.inf, np.inf, 5e-324]
+    rng.shuffle(values)
+    assert numeric_counts(np.array(values), edges).tolist() == _reference_numeric(values, edges)
+    missing_only = np.array([np.nan, np.inf, -np.inf])
+    assert numeric_counts(missing_only, edges).tolist()[-1] == 3

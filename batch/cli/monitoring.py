@@ -1,0 +1,129 @@
+"""``batchpred drift``, ``batchpred report`` and ``batchpred monitoring compact``.
+
+The stages read the monitoring store (``--store``, else the deployment's setting,
+else ``<home>/monitoring``); nothing here scores rows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from batch.cli.score import pairs
+
+if TYPE_CHECKING:
+    from batch.monitoring.stage import DriftRequest
+
+_STORE = click.option("--store", metavar="URI", help="The monitoring store (default: the "
+                      "deployment's setting, else <home>/monitoring).")
+_STORE_OPTION = click.option("--store-option", multiple=True, metavar="KEY=VALUE",
+                             help="Storage option of the store (endpoint_url, profile, ...).")
+
+
+def _window(func: Any) -> Any:
+    for option in reversed([
+        click.option("--since", metavar="TIME", help="Start of the window: an ISO time "
+                     "(UTC unless it has a zone) or an age such as 24h, 7d (default: 1d "
+                     "before --until)."),
+        click.option("--until", metavar="TIME", help="End of the window (default: now)."),
+        click.option("--job", "job_id", metavar="ID", help="Only the records of this job."),
+        click.option("--by", type=click.Choice(["hour", "day"]), help="Also per hour or day."),
+        click.option("--against", type=click.Choice(["baseline", "previous"]),
+                     default="baseline", show_default=True, help="Compare with the baseline, "
+                     "or with the window before (of the same length)."),
+        _STORE, _STORE_OPTION,
+    ]):
+        func = option(func)
+    return func
+
+
+def _request(deployment: str, kw: dict[str, Any]) -> DriftRequest:
+    from batch.monitoring.stage import DriftRequest
+    from batch.monitoring.store import parse_time
+
+    return DriftRequest(
+        deployment, since=parse_time(kw["since"], option="--since") if kw["since"] else None,
+        until=parse_time(kw["until"], option="--until") if kw["until"] else None,
+        job_id=kw["job_id"], by=kw["by"], against=kw["against"], store=kw["store"],
+        store_options=pairs(kw["store_option"], "--store-option"))
+
+
+@click.command()
+@click.argument("deployment")
+@_window
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="A table for people, or the JSON document.")
+def drift(deployment: str, fmt: str, **kw: Any) -> None:
+    """Data drift of DEPLOYMENT's scored rows in a window, feature by feature."""
+    from batch.monitoring.stage import run_drift
+    from batch.monitoring.table import drift_table
+
+    doc = run_drift(_request(deployment, kw))
+    for warning in doc["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2, sort_keys=True, allow_nan=False, default=str))
+    else:
+        click.echo(drift_table(doc))
+
+
+@click.command()
+@click.argument("deployment")
+@click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The HTML file to write (one self-contained file).")
+@_window
+def report(deployment: str, output: Path, **kw: Any) -> None:
+    """An HTML report of DEPLOYMENT's drift: statuses, plots, data quality."""
+    from batch.monitoring.html import render_report
+    from batch.monitoring.stage import run_drift
+    from connectors.atomic_file import write_atomic
+
+    request = _request(deployment, kw)
+    if request.by is None:
+        from dataclasses import replace
+
+        request = replace(request, by="hour" if _hours(request) <= 72 else "day")
+    doc = run_drift(request)
+    for warning in doc["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    write_atomic(output, render_report(doc))
+    click.echo(f"wrote {output} (drift status {doc['status']['colour']})")
+
+
+def _hours(request: DriftRequest) -> float:
+    from datetime import UTC, datetime, timedelta
+
+    until = request.until or datetime.now(UTC)
+    since = request.since or until - timedelta(days=1)
+    return (until - since).total_seconds() / 3600
+
+
+@click.group()
+def monitoring() -> None:
+    """The monitoring store: compaction."""
+
+
+@monitoring.command("compact")
+@click.argument("deployment", required=False)
+@_STORE
+@_STORE_OPTION
+@click.option("--all-days", is_flag=True, help="Today's records too (default: days before "
+              "today, which no job adds to any more).")
+def compact(deployment: str | None, store: str | None, store_option: tuple[str, ...],
+            all_days: bool) -> None:
+    """Merge each day's record files into one (of DEPLOYMENT, or of every deployment)."""
+    from datetime import UTC, datetime
+
+    from batch.deployments import DeploymentSettings
+    from batch.monitoring.stage import open_store, settings_of
+
+    settings = settings_of(deployment) if deployment else DeploymentSettings()
+    opened = open_store(settings, store, pairs(store_option, "--store-option"))
+    done = opened.compact(deployment, before=None if all_days else datetime.now(UTC).date())
+    for path, replaced in done:
+        click.echo(f"{path}: {replaced} files")
+    click.echo(f"compacted {len(done)} day(s) in {opened.uri}")
+

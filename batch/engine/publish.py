@@ -1,0 +1,56 @@
+"""A finished job's monitoring records, from its manifest, to the monitoring store.
+
+Runs once every chunk is staged and before the output is published. The records
+come from the manifest (each committed chunk once, with the counts committed in
+the same line), so a job killed and resumed any number of times publishes each
+input row exactly once; publishing again writes the same files.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from batch.deployments import DeploymentRegistry
+from batch.monitoring.records import ChunkFacts, Producer, health_table, stats_table
+from batch.monitoring.stage import open_store, settings_of
+from batch.monitoring.stats import ChunkStats
+
+if TYPE_CHECKING:
+    from batch.engine.attempt import Attempt
+    from batch.models.package import ModelPackage
+
+
+def deployment_id(model: str, package: ModelPackage, registry: DeploymentRegistry) -> str:
+    """The deployment a job's records belong to: the deployment it named, else the
+    model's name (a package scored by its path)."""
+    if registry.find(model) is not None:
+        return model
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", package.manifest.name).strip("-._")
+    return name or "model"
+
+
+def publish_records(run: Attempt) -> list[str]:
+    """Write the job's ``stats`` (when counted) and ``health`` records; the paths written.
+
+    Raises:
+        ConnectorError: the store cannot be written (the job fails, resumable).
+    """
+    spec = run.spec
+    registry = DeploymentRegistry(run.store.home)
+    deployment = deployment_id(spec.model, run.package, registry)
+    store = open_store(settings_of(deployment, registry), spec.monitoring_store,
+                       spec.monitoring_store_options, registry)
+    facts = [ChunkFacts(c.index, c.rows, c.failed, c.seconds, c.ended_at or datetime.now(UTC),
+                        ChunkStats.from_json(c.stats) if c.stats is not None else None)
+             for c in run.store.chunks(run.record.job_id)]
+    producer = Producer(deployment, run.package.digest, run.record.job_id)
+    tables = {"health": health_table(producer, facts)}
+    if run.baseline is not None:
+        store.save_baseline(run.baseline)
+        tables["stats"] = stats_table(producer, facts,
+                                      (p.name for p in run.baseline.predictions))
+    written = store.publish(deployment, run.record.job_id, tables)
+    store.compact(deployment, before=datetime.now(UTC).date())  # earlier days: one file each
+    return written

@@ -1,0 +1,187 @@
+"""Monitoring records as Arrow tables: ``stats`` and ``health`` (``schema_version`` 1).
+
+A ``stats`` table has one row per chunk and column (each feature, then each
+prediction column) with the chunk's counts on the baseline's buckets; a
+``health`` table one row per chunk with its rows, failures and time. Both carry
+who produced them (deployment, model, job, chunk) and when (the chunk's start
+and end, its hour). :func:`stats_of` reads a ``stats`` table back into
+:class:`~batch.monitoring.stats.ChunkStats`, one per (job, chunk).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from batch.monitoring.exactsum import decode, encode, to_float
+from batch.monitoring.stats import ChunkStats, ColumnStats
+
+SCHEMA_VERSION = 1
+KINDS = ("stats", "health")
+# latency buckets (seconds): (-inf, 1 ms), [1 ms, 2 ms), ..., [60 s, +inf)
+LATENCY_EDGES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+                 30.0, 60.0)
+
+_WHO = [
+    pa.field("schema_version", pa.int8(), nullable=False),
+    pa.field("deployment_id", pa.string(), nullable=False),
+    pa.field("model_id", pa.string(), nullable=False),  # the package digest
+    pa.field("role", pa.string(), nullable=False),  # champion / challenger
+    pa.field("source", pa.string(), nullable=False),  # batch / realtime
+    pa.field("job_id", pa.string(), nullable=False),
+    pa.field("chunk_index", pa.int64(), nullable=False),
+    pa.field("ts_start", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("ts_end", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("hour", pa.timestamp("us", tz="UTC"), nullable=False),
+]
+STATS_SCHEMA = pa.schema([
+    *_WHO,
+    pa.field("fingerprint", pa.string(), nullable=False),
+    pa.field("rows", pa.int64(), nullable=False),
+    pa.field("column", pa.string(), nullable=False),
+    pa.field("role_of_column", pa.string(), nullable=False),  # feature / prediction
+    pa.field("counts", pa.list_(pa.int64()), nullable=False),  # the missing bucket last
+    pa.field("sketch", pa.list_(pa.int64()), nullable=False),
+    pa.field("n_missing", pa.int64(), nullable=False),
+    pa.field("n_out_low", pa.int64(), nullable=False),
+    pa.field("n_out_high", pa.int64(), nullable=False),
+    pa.field("sum", pa.float64(), nullable=False),  # rounded, for people and other tools
+    pa.field("sum_exact", pa.string(), nullable=False),  # "m*2^e": what merges exactly
+    pa.field("sum_sq", pa.float64(), nullable=False),
+    pa.field("min", pa.float64()),
+    pa.field("max", pa.float64()),
+    pa.field("n_new", pa.int64(), nullable=False),
+])
+HEALTH_SCHEMA = pa.schema([
+    *_WHO,
+    pa.field("rows_in", pa.int64(), nullable=False),
+    pa.field("rows_scored", pa.int64(), nullable=False),
+    pa.field("rows_failed", pa.int64(), nullable=False),
+    pa.field("requests", pa.int64(), nullable=False),
+    pa.field("exec_seconds", pa.float64(), nullable=False),
+    pa.field("latency_counts", pa.list_(pa.int64()), nullable=False),
+    pa.field("user_errors", pa.int64(), nullable=False),
+    pa.field("server_errors", pa.int64(), nullable=False),
+])
+SCHEMAS = {"stats": STATS_SCHEMA, "health": HEALTH_SCHEMA}
+
+
+@dataclass(frozen=True, slots=True)
+class Producer:
+    """Who scored the rows the records describe."""
+
+    deployment_id: str
+    model_id: str
+    job_id: str
+    role: str = "champion"
+    source: str = "batch"
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkFacts:
+    """What a job knows of one committed chunk."""
+
+    index: int
+    rows: int
+    failed: int
+    seconds: float  # the worker's time on it
+    ended_at: datetime
+    stats: ChunkStats | None
+
+
+def hour_of(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def stats_table(producer: Producer, chunks: Sequence[ChunkFacts],
+                prediction_names: Iterable[str]) -> pa.Table:
+    """The ``stats`` rows of the counted chunks (an empty table when none were)."""
+    predictions = frozenset(prediction_names)
+    rows: dict[str, list[object]] = {f.name: [] for f in STATS_SCHEMA}
+    for chunk in chunks:
+        if chunk.stats is None:
+            continue
+        for column in chunk.stats.columns:
+            _who(rows, producer, chunk)
+            rows["fingerprint"].append(chunk.stats.fingerprint)
+            rows["rows"].append(chunk.stats.rows)
+            rows["column"].append(column.name)
+            rows["role_of_column"].append("prediction" if column.name in predictions
+                                          else "feature")
+            rows["counts"].append(list(column.counts))
+            rows["sketch"].append(list(column.sketch))
+            rows["n_missing"].append(column.missing)
+            rows["n_out_low"].append(column.out_low)
+            rows["n_out_high"].append(column.out_high)
+            rows["sum"].append(to_float(column.sum))
+            rows["sum_exact"].append(encode(column.sum))
+            rows["sum_sq"].append(column.sum_sq)
+            rows["min"].append(column.low)
+            rows["max"].append(column.high)
+            rows["n_new"].append(column.new)
+    return pa.Table.from_pydict(rows, schema=STATS_SCHEMA)
+
+
+def health_table(producer: Producer, chunks: Sequence[ChunkFacts]) -> pa.Table:
+    """One ``health`` row per chunk: a batch chunk is one observation of latency."""
+    rows: dict[str, list[object]] = {f.name: [] for f in HEALTH_SCHEMA}
+    for chunk in chunks:
+        _who(rows, producer, chunk)
+        rows["rows_in"].append(chunk.rows)
+        rows["rows_scored"].append(chunk.rows - chunk.failed)
+        rows["rows_failed"].append(chunk.failed)
+        rows["requests"].append(0)
+        rows["exec_seconds"].append(chunk.seconds)
+        latency = np.zeros(len(LATENCY_EDGES) + 1, dtype=np.int64)
+        latency[int(np.searchsorted(LATENCY_EDGES, chunk.seconds, side="right"))] += 1
+        rows["latency_counts"].append(latency.tolist())
+        rows["user_errors"].append(chunk.failed)
+        rows["server_errors"].append(0)
+    return pa.Table.from_pydict(rows, schema=HEALTH_SCHEMA)
+
+
+def _who(rows: dict[str, list[object]], producer: Producer, chunk: ChunkFacts) -> None:
+    end = chunk.ended_at.astimezone(UTC)
+    start = datetime.fromtimestamp(end.timestamp() - max(chunk.seconds, 0.0), UTC)
+    rows["schema_version"].append(SCHEMA_VERSION)
+    rows["deployment_id"].append(producer.deployment_id)
+    rows["model_id"].append(producer.model_id)
+    rows["role"].append(producer.role)
+    rows["source"].append(producer.source)
+    rows["job_id"].append(producer.job_id)
+    rows["chunk_index"].append(chunk.index)
+    rows["ts_start"].append(start)
+    rows["ts_end"].append(end)
+    rows["hour"].append(hour_of(start))
+
+
+def column_stats(table: pa.Table) -> list[ColumnStats]:
+    """Each row of a ``stats`` table as :class:`ColumnStats` (exact sums decoded)."""
+    data = table.select(["column", "counts", "sketch", "n_out_low", "n_out_high", "min", "max",
+                         "sum_exact", "sum_sq", "n_new"]).to_pydict()
+    return [ColumnStats(name, tuple(counts), tuple(sketch), low_out, high_out, low, high,
+                        decode(exact), sum_sq, new)
+            for name, counts, sketch, low_out, high_out, low, high, exact, sum_sq, new in zip(
+                *data.values(), strict=True)]
+
+
+def check_schema(table: pa.Table, kind: str) -> pa.Table:
+    """``table`` cast to its kind's schema.
+
+    Raises:
+        ValueError: it is not a table of that kind (or of another schema version).
+    """
+    schema = SCHEMAS[kind]
+    missing = [name for name in schema.names if name not in table.column_names]
+    if missing:
+        raise ValueError(f"not a {kind} record table (no {', '.join(missing[:3])})")
+    versions = set(pc.unique(table.column("schema_version")).to_pylist())
+    if versions - {SCHEMA_VERSION}:
+        raise ValueError(f"schema_version {sorted(versions)} (this version reads "
+                         f"{SCHEMA_VERSION})")
+    return table.select(schema.names).cast(schema)

@@ -1,0 +1,68 @@
+"""The drift document as a plain-text table, for a terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+_SEVERITY = {"red": 0, "yellow": 1, "green": 2, "grey": 3}
+
+
+def drift_table(doc: Mapping[str, Any]) -> str:
+    """The status line, then one row per feature (worst first), predictions, findings."""
+    status = doc["status"]
+    window = doc["window"]
+    lines = [
+        f"deployment {doc['deployment']}: drift {status['colour'].upper()} ({status['rule']}: "
+        f"{status['value']}, threshold {status['threshold']})",
+        f"window {window['since']} .. {window['until']}"
+        + (f", job {window['job_id']}" if window["job_id"] else "")
+        + f"; {doc['rows']:,} rows from {len(doc['jobs'])} job(s); against {doc['against']}",
+        "",
+    ]
+    header = ("feature", "imp", "psi", "js", "tail", "ks", "mean d", "missing", "range/new",
+              "status")
+    rows = [_feature_row(f) for f in sorted(doc["features"], key=_order)]
+    lines += _aligned(header, rows)
+    if doc["predictions"]:
+        lines += ["", *(_aligned(("prediction", "psi", "js", "status"), [
+            (p["name"], _num(p.get("psi")), _num(p.get("js")), p["status"])
+            for p in doc["predictions"]]))]
+        lines.append(f"prediction drift: {doc['prediction_status'].upper()}")
+    if doc["data_quality"]:
+        lines += ["", "data quality:"]
+        lines += [f"  {q['feature']}: {q['finding']} ({q['value']:.1%}, threshold "
+                  f"{q['threshold']:.1%})" for q in doc["data_quality"]]
+    for item in doc["excluded"]:
+        lines.append(f"left out: job {item['job_id']} ({item['rows']:,} rows): {item['reason']}")
+    return "\n".join(lines)
+
+
+def _order(feature: Mapping[str, Any]) -> tuple[int, float]:
+    return _SEVERITY.get(feature["status"], 4), -(feature.get("psi") or 0.0)
+
+
+def _feature_row(f: Mapping[str, Any]) -> tuple[str, ...]:
+    tail = f.get("tail") or {}
+    share = f.get("out_of_range_share", f.get("new_level_share"))
+    name = f["name"] + ("*" if f.get("starred") else "")
+    return (name, _num(f.get("importance"), 2), _num(f.get("psi")), _num(f.get("js")),
+            _num(tail.get("wasserstein_std")), _num(tail.get("ks")),
+            _num(f.get("mean_difference_std"), 3), _pct(f.get("missing_share")), _pct(share),
+            f["status"])
+
+
+def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+    out = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True)).rstrip()]
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows]
+    return out
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
