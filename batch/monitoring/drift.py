@@ -21,7 +21,7 @@ workers or executor produced the records. Definitions (the monitoring contract):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -149,7 +149,7 @@ def tail_signal(edges: Sequence[float], reference: Sequence[int], current: Seque
     highs = [v for v in (current_high, reference_high, edges[-1]) if v is not None]
     points = np.asarray([min(lows), *edges, max(highs)], dtype=np.float64)
     diff = f_ref - f_cur  # at each point
-    ks = float(np.max(np.abs(diff[1:-1]))) if len(edges) else None
+    ks = float(np.max(np.abs(diff[1:-1])))
     widths = np.diff(points)
     a, b = diff[:-1], diff[1:]
     same = a * b >= 0
@@ -224,7 +224,8 @@ class _Reference:
     high: float | None
 
 
-def _reference_of(baseline: Baseline, previous: Merged | None, against: str):  # type: ignore[no-untyped-def]
+def _reference_of(baseline: Baseline, previous: Merged | None, against: str
+                  ) -> Callable[[NumericProfile | CategoricalProfile], _Reference | None]:
     def of(profile: NumericProfile | CategoricalProfile) -> _Reference | None:
         if against == "previous":
             if previous is None or profile.name not in previous.columns:
@@ -256,9 +257,10 @@ def _column(profile: NumericProfile | CategoricalProfile, current: Merged | None
                           "reference": list(reference.counts) if reference else None,
                           "current": list(stats.counts) if stats else None}
     if stats is None or reference is None:
-        entry.update(psi=None, js=None, status="grey", drifted=False,
-                     reason="no rows in the window" if stats is None else
-                     "no reference rows (the window before is empty)")
+        why = ("no reference rows (the window before is empty)" if stats is not None else
+               "no rows in the window" if current is None or not current.rows else
+               "no records of this column in the window")
+        entry.update(psi=None, js=None, status="grey", drifted=False, reason=why)
         return entry
     entry["psi"] = psi(reference.counts, stats.counts, thresholds.psi_epsilon)
     entry["js"] = js_distance(reference.counts, stats.counts)

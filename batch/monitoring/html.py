@@ -78,10 +78,9 @@ def _finite(value: Any) -> TypeGuard[float]:
         value)
 
 
-def _c(value: float) -> str:
-    """An SVG coordinate, one decimal."""
-    text = f"{value:.1f}"
-    text = text[:-2] if text.endswith(".0") else text
+def _c(value: float, decimals: int = 1) -> str:
+    """An SVG coordinate (one decimal) or opacity, without trailing zeros."""
+    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
 
 
@@ -291,7 +290,7 @@ def _point(feature: Mapping[str, Any], x: _Scale, y: _Scale) -> list[str]:
 
 def _features(doc: Mapping[str, Any]) -> str:
     head = ("Feature", "Kind", "Importance", "PSI", "JS", "Tail (std)", "KS",
-            "Mean diff (std)", "Missing", "Out of range / new", "Status", "Reason")
+            "Mean diff (std)", "Missing (before)", "Out of range / new", "Status", "Reason")
     features = sorted(doc.get("features") or (), key=_severity)
     predictions = sorted(doc.get("predictions") or (), key=_severity)
     body = [_table(head, (_feature_row(f) for f in features), frozenset(range(2, 10)))
@@ -317,8 +316,13 @@ def _feature_row(f: Mapping[str, Any]) -> list[str]:
         " (high)" if f.get("high_importance") else "")
     return [name, _e(f.get("kind", "")), _num(f.get("importance"), 3), _num(f.get("psi")),
             _num(f.get("js")), _num(tail.get("wasserstein_std")), _num(tail.get("ks")),
-            _num(f.get("mean_difference_std"), 3), _pct(f.get("missing_share")), _pct(share),
+            _num(f.get("mean_difference_std"), 3), _missing(f), _pct(share),
             _badge(f.get("status")), _e(f.get("reason", ""))]
+
+
+def _missing(f: Mapping[str, Any]) -> str:
+    before = f.get("reference_missing_share")
+    return _pct(f.get("missing_share")) + (f" ({_pct(before)})" if _finite(before) else "")
 
 
 # -- 4. histograms -----------------------------------------------------------------------------
@@ -415,7 +419,8 @@ def _over_time(doc: Mapping[str, Any]) -> str:
     starts = _starts(entries, step)
     body = [f"<p>{len(entries):,} periods of {_e(_step_name(step))}"
             + (f", drawn in groups of {_group_size(entries)}" if _group_size(entries) > 1
-               else "") + "; periods without records are left out.</p>\n"]
+               else "") + "; periods without records are left out. Each period's PSI is "
+            "against the baseline.</p>\n"]
     for column in doc.get("predictions") or ():
         periods = _periods(entries, starts, step, str(column.get("name")))
         body.append(f"<h3>{_e(column.get('name'))}</h3>\n")
@@ -505,6 +510,7 @@ def _time_axis(periods: Sequence[_Period], x: _Scale, bottom: float) -> list[str
         out.append(_line((mid, bottom), (mid, bottom + 4), "axis"))
         out.append(_text(mid, bottom + 16, periods[i].label.split(" to ")[0],
                          ' text-anchor="middle"'))
+    out.append(_text((x.start + x.end) / 2, bottom + 32, "period start", ' text-anchor="middle"'))
     return out
 
 
@@ -522,7 +528,7 @@ def _lines(periods: Sequence[_Period], column: Mapping[str, Any],
                + (" (the largest)" if " to " in p.label else ""))
         out.append(f'<rect x="{_c(x(p.start))}" y="34" width="{_c(x(p.end) - x(p.start))}" '
                    f'height="250" fill="transparent"><title>{_e(tip)}</title></rect>')
-    return _svg(width, 312.0, f"Line charts of the mean and the PSI of {name} per period", out)
+    return _svg(width, 326.0, f"Line charts of the mean and the PSI of {name} per period", out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -627,7 +633,7 @@ def _heatmap(periods: Sequence[_Period], column: Mapping[str, Any]) -> str:
     out += _heat_legend(left, 18, peak)
     out.append(_text(12, (top + bottom) / 2, "bucket",
                      f' text-anchor="middle" transform="rotate(-90 12 {_c((top + bottom) / 2)})"'))
-    return _svg(760.0, bottom + 30, f"Heat map of the share of rows of {name} per bucket and "
+    return _svg(760.0, bottom + 40, f"Heat map of the share of rows of {name} per bucket and "
                 "period", out)
 
 
@@ -638,7 +644,7 @@ def _heat_column(p: _Period, values: Sequence[tuple[float, int]], *, labels: Seq
         f"{label} {100 * s:.3g} %" for label, (s, _) in zip(labels, values, strict=True))
     cells = "".join(
         f'<rect x="{_c(x(p.start))}" y="{_c(rows(k))}" width="{_c(x(p.end) - x(p.start))}" '
-        f'height="{_c(rows(k + 1) - rows(k))}" fill-opacity="{min(1.0, s / peak):.2f}"/>'
+        f'height="{_c(rows(k + 1) - rows(k))}" fill-opacity="{_c(min(1.0, s / peak), 2)}"/>'
         for k, (s, _) in enumerate(values) if s > 0)
     return f"<g><title>{_e(tip)}</title>{cells}</g>"
 
@@ -647,7 +653,7 @@ def _heat_legend(x: float, y: float, peak: float) -> list[str]:
     out = [_text(x, y, "share of rows: 0 %")]
     for k in range(5):
         out.append(f'<rect x="{_c(x + 112 + 14 * k)}" y="{_c(y - 9)}" width="14" height="10" '
-                   f'fill="{REFERENCE_HEX}" fill-opacity="{(k + 1) / 5:.2f}"/>')
+                   f'fill="{REFERENCE_HEX}" fill-opacity="{_c((k + 1) / 5, 2)}"/>')
     out.append(_text(x + 186, y, f"{100 * peak:.3g} %"))
     return out
 

@@ -117,7 +117,8 @@ def run_drift(request: DriftRequest, *, registry: DeploymentRegistry | None = No
         previous = merge_table(before.table).get(baseline.fingerprint)
         found.warnings.extend(before.warnings)
     window = Window(since, until, request.by, request.job_id)
-    over_time = _over_time(found.table, baseline, request.by) if request.by else []
+    over_time = (_over_time(found.table, baseline, request.by, settings.drift.psi_epsilon)
+                 if request.by else [])
     return drift_document(baseline, current, deployment_id=request.deployment, window=window,
                           thresholds=settings.drift, previous=previous,
                           against=request.against, excluded=excluded, over_time=over_time,
@@ -168,8 +169,10 @@ def _excluded(table: pa.Table, fingerprint: str) -> list[dict[str, Any]]:
             for (job, print_), rows in sorted(seen.items())]
 
 
-def _over_time(table: pa.Table, baseline: Baseline, by: str) -> list[dict[str, Any]]:
-    """Per hour or day: rows, each feature's PSI and each prediction's counts."""
+def _over_time(table: pa.Table, baseline: Baseline, by: str, eps: float
+               ) -> list[dict[str, Any]]:
+    """Per hour or day: rows, each feature's PSI against the baseline and each
+    prediction's counts."""
     if not table.num_rows:
         return []
     mine = table.filter(pc.equal(table.column("fingerprint"), baseline.fingerprint))
@@ -183,18 +186,19 @@ def _over_time(table: pa.Table, baseline: Baseline, by: str) -> list[dict[str, A
         part = merge_table(mine.filter(pc.equal(mine.column("bucket"), pa.scalar(
             bucket, keys.type))).drop_columns(["bucket"])).get(baseline.fingerprint)
         assert part is not None
-        entries.append(_bucket_entry(bucket, part, baseline))
+        entries.append(_bucket_entry(bucket, part, baseline, eps))
     return entries
 
 
-def _bucket_entry(bucket: datetime, part: Merged, baseline: Baseline) -> dict[str, Any]:
-    features = {p.name: psi(p.counts, part.columns[p.name].counts)
+def _bucket_entry(bucket: datetime, part: Merged, baseline: Baseline, eps: float
+                  ) -> dict[str, Any]:
+    features = {p.name: psi(p.counts, part.columns[p.name].counts, eps)
                 for p in baseline.features if p.name in part.columns}
     predictions = {}
     for p in baseline.predictions:
         if p.name in part.columns:
             stats = part.columns[p.name]
-            predictions[p.name] = {"psi": psi(p.counts, stats.counts),
+            predictions[p.name] = {"psi": psi(p.counts, stats.counts, eps),
                                    "counts": list(stats.counts), "mean": stats.mean}
     return {"start": bucket.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "rows": part.rows, "psi": features, "predictions": predictions}
