@@ -66,6 +66,7 @@ class Records:
     table: pa.Table
     files: int = 0
     warnings: list[str] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)  # left by a compaction cut short
 
 
 class MonitoringStore:
@@ -212,9 +213,11 @@ class MonitoringStore:
             if meta:
                 superseded.update(json.loads(meta))
         for base, table in loaded.items():
-            if base not in superseded:
-                found.files += 1
-                yield table.replace_schema_metadata(None)
+            if base in superseded:
+                found.superseded.append(posixpath.join(day_dir, base))
+                continue
+            found.files += 1
+            yield table.replace_schema_metadata(None)
 
     def _load(self, path: str, kind: str, found: Records) -> pa.Table | None:
         try:
@@ -258,6 +261,9 @@ class MonitoringStore:
         tables = list(self._read_day(day_dir, kind, found))
         live = found.files
         if live < min_files or not tables:
+            with self._errors("remove compacted files from the monitoring store"):
+                for path in found.superseded:  # what a compaction cut short left behind
+                    self.fs.rm(path)
             return None
         merged = merge_rows(pa.concat_tables(tables), kind)
         digest = hashlib.sha256("\n".join(current).encode()).hexdigest()[:16]

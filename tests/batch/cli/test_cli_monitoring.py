@@ -1,0 +1,149 @@
+"""``batchpred drift``, ``report``, ``monitoring compact`` and ``deploy settings``, as run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pytest
+
+from batch.cli.sample_data import credit_table
+
+
+@pytest.fixture
+def deployed(credit, batchpred, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """Deployment ``credit`` of a package with a baseline, and one job scored with it."""
+    pkg = tmp_path / "pkg"
+    shutil.copytree(credit.package, pkg)
+    res = batchpred("baseline", str(pkg), "--training-data",
+                    str(credit.package.parent / "train.csv"))
+    assert res.returncode == 0, res.stderr
+    assert batchpred("deploy", "create", "credit", "--model", str(pkg)).returncode == 0
+    res = batchpred("score", "--model", "credit", "--input", str(credit.csv), "--output",
+                    str(tmp_path / "out.csv"), "--job-id", "first", "--quiet")
+    assert res.returncode == 0, res.stderr
+    return pkg
+
+
+def test_drift_prints_a_table_and_a_stable_json_document(deployed, batchpred) -> None:  # type: ignore[no-untyped-def]
+    table = batchpred("drift", "credit")
+    assert table.returncode == 0, table.stderr
+    first = table.stdout.splitlines()[0]
+    assert first.startswith("deployment credit: drift ") and "2,500 rows from 1 job(s)" in \
+        table.stdout
+    assert "credit_score" in table.stdout and "prediction drift:" in table.stdout
+    doc = json.loads(batchpred("drift", "credit", "--format", "json").stdout)
+    assert doc["document_version"] == 1 and doc["rows"] == 2500 and doc["jobs"] == ["first"]
+    assert {f["name"] for f in doc["features"]} >= {"credit_score", "income", "purpose"}
+    again = json.loads(batchpred("drift", "credit", "--format", "json", "--job", "first",
+                                 "--since", "2020-01-01").stdout)
+    assert again["features"] == doc["features"]  # the same records: the same figures
+
+
+def test_drift_of_shifted_rows_turns_red_and_the_report_shows_it(
+        deployed, credit, batchpred, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    table = credit_table(3000, seed=9).drop_columns(["is_default"])
+    shifted = table.set_column(table.schema.get_field_index("credit_score"), "credit_score",
+                               pc.subtract(table.column("credit_score"), 120))
+    pcsv.write_csv(shifted, tmp_path / "shifted.csv")
+    res = batchpred("score", "--model", "credit", "--input", str(tmp_path / "shifted.csv"),
+                    "--output", str(tmp_path / "o2.csv"), "--job-id", "shifted", "--quiet")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(batchpred("drift", "credit", "--job", "shifted", "--format",
+                               "json").stdout)
+    score = next(f for f in doc["features"] if f["name"] == "credit_score")
+    assert score["drifted"] and score["status"] == "red" and score["mean_difference_std"] < -1
+    assert doc["status"]["colour"] == "red"  # the most important feature drifted
+    report = tmp_path / "report.html"
+    res = batchpred("report", "credit", "--output", str(report))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == f"wrote {report} (drift status red)"
+    ids = _section_ids(report.read_text(encoding="utf-8"))
+    assert {"summary", "drift-importance", "features", "histograms", "predictions-over-time",
+            "data-quality", "notes"} <= ids
+    assert report.stat().st_size < 2_000_000
+
+
+def _section_ids(page: str) -> set[str]:
+    found: set[str] = set()
+
+    class Sections(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "section":
+                found.update(v for k, v in attrs if k == "id" and v)
+
+    Sections().feed(page)
+    return found
+
+
+def test_records_of_another_baseline_are_left_out_and_named(
+        deployed, credit, batchpred, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    other = tmp_path / "other"
+    shutil.copytree(deployed, other)
+    half = credit_table(1500, seed=11)
+    pcsv.write_csv(half, tmp_path / "half.csv")
+    assert batchpred("baseline", str(other), "--training-data",
+                     str(tmp_path / "half.csv")).returncode == 0
+    assert batchpred("deploy", "create", "credit", "--model", str(other),
+                     "--replace").returncode == 0
+    doc = json.loads(batchpred("drift", "credit", "--format", "json").stdout)
+    assert doc["rows"] == 0 and doc["status"]["colour"] == "grey"
+    (left_out,) = doc["excluded"]
+    assert left_out["job_id"] == "first" and left_out["rows"] == 2500
+    assert "rescore" in left_out["reason"]
+
+
+def test_bad_requests_are_one_line(deployed, batchpred) -> None:  # type: ignore[no-untyped-def]
+    for args, expected in [
+        (("drift", "credit", "--since", "yesterday"), "error: --since 'yesterday' is not a "
+         "time"),
+        (("drift", "credit", "--since", "1h", "--until", "2h"), "error: --since "),
+        (("drift", "nobody"), "error: no baseline for 'nobody'"),
+        (("deploy", "settings", "credit", "--drift-threshold", "psi_red=high"),
+         "error: deployment settings: field 'drift.psi_red'"),
+        (("deploy", "settings", "credit", "--drift-threshold", "colour=red"),
+         "error: deployment settings: field 'drift.colour'"),
+        (("deploy", "settings", "credit", "--monitoring-store-option", "password=x"),
+         "error: monitoring store option 'password'"),
+    ]:
+        res = batchpred(*args)
+        assert res.returncode == 1, (args, res.stderr)
+        assert res.stderr.startswith(expected) and res.stderr.count("\n") == 1, res.stderr
+
+
+def test_a_deployment_without_a_baseline_names_the_command_that_adds_one(
+        credit, batchpred) -> None:  # type: ignore[no-untyped-def]
+    assert batchpred("deploy", "create", "bare", "--model", str(credit.package)).returncode == 0
+    res = batchpred("drift", "bare")
+    assert res.returncode == 1
+    assert res.stderr.startswith("error: deployment 'bare' has no baseline: add one with "
+                                 "`batchpred baseline PACKAGE --training-data FILE`")
+
+
+def test_deploy_settings_change_the_thresholds_and_the_store(
+        deployed, credit, batchpred, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    shown = json.loads(batchpred("deploy", "settings", "credit").stdout)
+    assert shown["drift"]["psi_red"] == 0.25 and shown["monitoring_store"] is None
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("drift:\n  min_rows: 100000\n")
+    res = batchpred("deploy", "settings", "credit", "--from-file", str(settings),
+                    "--star", "income", "--monitoring-store", str(tmp_path / "store"))
+    assert res.returncode == 0, res.stderr
+    changed = json.loads(res.stdout)
+    assert changed["drift"]["min_rows"] == 100000 and changed["drift"]["starred"] == ["income"]
+    res = batchpred("score", "--model", "credit", "--input", str(credit.csv), "--output",
+                    str(tmp_path / "o3.csv"), "--job-id", "second", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert list((tmp_path / "store").rglob("job-second.parquet"))  # the deployment's store
+    doc = json.loads(batchpred("drift", "credit", "--format", "json").stdout)
+    assert doc["jobs"] == ["second"] and doc["status"]["colour"] == "grey"  # under 100,000
+
+
+def test_compact_merges_the_days_of_every_deployment(deployed, batchpred, home: Path) -> None:  # type: ignore[no-untyped-def]
+    res = batchpred("monitoring", "compact", "--all-days")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().endswith(f"in {home / 'monitoring'}")
