@@ -13,8 +13,9 @@ import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from batch.errors import DeploymentError, validation_message
 from batch.models.manifest import MANIFEST_NAME
@@ -69,7 +70,20 @@ class DeploymentSettings(BaseModel):
         "Storage options of the store (endpoint_url, profile, region, ...); never secrets."))
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
     alert_webhook: str | None = Field(default=None, description="POSTed a JSON body when "
-                                      "the drift status changes colour.")
+                                      "the drift status changes colour; env:NAME for the "
+                                      "URL in environment variable NAME (a URL with a "
+                                      "token is a secret: keep it out of the settings).")
+    alert_block: str | None = Field(default=None, description="Name of a Prefect "
+                                    "notification block (Slack, email, ...) told of changes.")
+
+
+    @field_validator("alert_webhook", "monitoring_store")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("env:") and urlsplit(value).password:
+            raise ValueError("a URL with a password is a secret: put it in an environment "
+                             "variable and give env:NAME")
+        return value
 
 
 class Deployment(BaseModel):

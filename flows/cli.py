@@ -6,7 +6,10 @@ The engine's commands come from :mod:`batch.cli` (``score``, ``job show``,
 - ``run JOB_FILE``: run a job file through the flow now, in this process;
 - ``submit JOB_FILE [--wait]``: queue it for ``batchpred worker``;
 - ``worker``: serve submissions and schedules;
-- ``schedule create|list|delete``: cron or interval schedules of job files;
+- ``schedule create|drift|list|delete``: cron or interval schedules of job files
+  (and of the ``monitor-drift`` flow);
+- ``monitor-drift DEPLOYMENT``: the drift stage through its flow now (artifacts,
+  alerts on a change of colour);
 - ``job status ID``: the job's Prefect flow runs and the engine's record;
 
 and hands the engine's commands a job runner that scores through the
@@ -166,6 +169,65 @@ def schedule_create(*, name: str, job_file: Path, cron: str | None, interval: fl
     click.echo(f"schedule {name!r} created; `batchpred worker` runs it")
 
 
+@schedule.command("drift")
+@click.argument("name")
+@click.option("--deployment", required=True, help="The deployment whose drift to watch.")
+@click.option("--window", default="1d", show_default=True, help="Each run looks at the "
+              "records of this last stretch of time (such as 6h, 1d, 7d).")
+@click.option("--against", type=click.Choice(["baseline", "previous"]), default="baseline",
+              show_default=True)
+@click.option("--store", metavar="URI", help="The monitoring store (default: the "
+              "deployment's setting, else <home>/monitoring).")
+@click.option("--store-option", multiple=True, metavar="KEY=VALUE")
+@click.option("--cron", help="Cron expression, e.g. '0 * * * *'.")
+@click.option("--interval", type=click.FloatRange(min=1), help="Every this many seconds.")
+@click.option("--timezone", help="IANA time zone of the cron expression (default UTC).")
+@click.option("--replace", is_flag=True, help="Change an existing schedule NAME.")
+def schedule_drift(*, name: str, cron: str | None, interval: float | None,
+                   timezone: str | None, replace: bool, **kw: Any) -> None:
+    """Create schedule NAME running the monitor-drift flow for a deployment."""
+    from batch.cli.score import pairs
+    from batch.monitoring.store import parse_time
+    from flows.api import prefect_api
+    from flows.schedules import create_drift_schedule
+
+    parse_time(kw["window"], option="--window")  # a bad window fails now, not at 2 am
+    parameters = {"deployment": kw["deployment"], "window": kw["window"],
+                  "against": kw["against"], "store": kw["store"],
+                  "store_options": pairs(kw["store_option"], "--store-option")}
+    with prefect_api():
+        create_drift_schedule(name, parameters, cron=cron, interval=interval,
+                              timezone=timezone, replace=replace)
+    click.echo(f"schedule {name!r} created; `batchpred worker` runs it")
+
+
+@cli.command("monitor-drift")
+@click.argument("deployment")
+@click.option("--window", default="1d", show_default=True, help="The records of this last "
+              "stretch of time (such as 6h, 1d, 7d).")
+@click.option("--against", type=click.Choice(["baseline", "previous"]), default="baseline",
+              show_default=True)
+@click.option("--store", metavar="URI", help="The monitoring store (default: the "
+              "deployment's setting, else <home>/monitoring).")
+@click.option("--store-option", multiple=True, metavar="KEY=VALUE")
+def monitor_drift_command(deployment: str, *, window: str, against: str, store: str | None,
+                          store_option: tuple[str, ...]) -> None:
+    """Run the monitor-drift flow for DEPLOYMENT now: artifacts, and an alert on a change."""
+    from batch.cli.score import pairs
+    from batch.monitoring.store import parse_time
+    from flows.api import prefect_api
+    from flows.monitoring import monitor_drift
+
+    parse_time(window, option="--window")
+    options = pairs(store_option, "--store-option")
+    with prefect_api():
+        result = monitor_drift(deployment, window=window, against=against, store=store,
+                               store_options=options)
+    status = result["status"]
+    click.echo(f"drift of {deployment}: {status['colour']} ({status['rule']}); "
+               f"{result['rows']:,} rows" + ("; alert raised" if result["alert"] else ""))
+
+
 @schedule.command("list")
 def schedule_list() -> None:
     """List schedules and their next runs."""
@@ -179,8 +241,10 @@ def schedule_list() -> None:
     for s in schedules:
         upcoming = f"{s.next_run:%Y-%m-%d %H:%M:%S %Z}" if s.next_run else "-"
         state = "paused" if s.paused else f"next {upcoming}"
-        click.echo(f"{s.name}\t{s.when}\t{state}\t{s.job.get('model', '')}: "
-                   f"{s.job.get('input', '')} -> {s.job.get('output', '')}")
+        what = (f"drift of {s.job.get('deployment', '')} over {s.job.get('window', '')}"
+                if s.flow == "monitor-drift" else f"{s.job.get('model', '')}: "
+                f"{s.job.get('input', '')} -> {s.job.get('output', '')}")
+        click.echo(f"{s.name}\t{s.when}\t{state}\t{what}")
 
 
 @schedule.command("delete")

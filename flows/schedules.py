@@ -1,4 +1,5 @@
-"""Scheduled jobs: Prefect deployments of the ``batch-score`` flow, one per schedule.
+"""Scheduled jobs: Prefect deployments of the ``batch-score`` flow (or of the
+``monitor-drift`` flow), one per schedule.
 
 A schedule is stored where Prefect keeps deployments (the embedded default's
 database under the batchpred home, or the server ``PREFECT_API_URL`` names):
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from prefect import get_client
+from prefect import Flow, get_client
 from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterTags,
@@ -39,8 +40,12 @@ from pydantic import ValidationError
 
 from batch.engine.spec import JobSpec
 from batch.errors import ConfigError, validation_message
+from flows.monitoring import DRIFT_FLOW, monitor_drift
 from flows.scoring import FLOW_NAME, batch_score
 from flows.submission import SUBMIT_DEPLOYMENT, job_parameters
+
+# what a schedule can run
+FLOWS: dict[str, Flow[..., Any]] = {FLOW_NAME: batch_score, DRIFT_FLOW: monitor_drift}
 
 SCHEDULE_TAG = "batchpred-schedule"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -56,6 +61,7 @@ class ScheduleInfo:
     next_run: datetime.datetime | None
     job: dict[str, Any]
     deployment_id: UUID
+    flow: str = FLOW_NAME
 
 
 def _schedule(cron: str | None, interval: float | None,
@@ -93,31 +99,67 @@ def create_schedule(
         ConfigError: a bad name or schedule, a job id in the spec (each run
             needs its own), or the name is taken and ``replace`` is false.
     """
-    if not _NAME.match(name) or name == SUBMIT_DEPLOYMENT:
-        raise ConfigError(f"schedule name {name!r}: use 1-64 letters, digits, '.', '_' or '-' "
-                          f"(not {SUBMIT_DEPLOYMENT!r})")
+    _check_name(name)
     if spec.job_id is not None:
         raise ConfigError(f"schedule {name!r}: the job sets job_id {spec.job_id!r}, but each "
                           "scheduled run needs its own; remove job_id from the job file")
-    schedule = _schedule(cron, interval, timezone)
-    if not replace and _find(name) is not None:
+    return _apply(name, FLOW_NAME, job_parameters(spec), _schedule(cron, interval, timezone),
+                  replace=replace, description=f"batchpred scheduled job {name}")
+
+
+def create_drift_schedule(
+    name: str, parameters: dict[str, Any], *, cron: str | None = None,
+    interval: float | None = None, timezone: str | None = None, replace: bool = False,
+) -> UUID:
+    """Create (or update) schedule ``name`` running the ``monitor-drift`` flow with
+    ``parameters`` (deployment, window, against, store, store_options).
+
+    Raises:
+        ConfigError: a bad name or schedule, or the name is taken and not ``replace``.
+    """
+    _check_name(name)
+    return _apply(name, DRIFT_FLOW, parameters, _schedule(cron, interval, timezone),
+                  replace=replace, description=f"batchpred drift monitoring {name}")
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name) or name == SUBMIT_DEPLOYMENT:
+        raise ConfigError(f"schedule name {name!r}: use 1-64 letters, digits, '.', '_' or '-' "
+                          f"(not {SUBMIT_DEPLOYMENT!r})")
+
+
+def _apply(name: str, flow_name: str, parameters: dict[str, Any], schedule: Any, *,
+           replace: bool, description: str) -> UUID:
+    found = _find(name)
+    if found is not None and not replace:
         raise ConfigError(f"schedule {name!r} exists; pass --replace to change it")
-    options = deployment_options(job_parameters(spec), [schedule])
-    deployment = batch_score.to_deployment(
-        name, description=f"batchpred scheduled job {name}", **options)
+    if found is not None and found.flow != flow_name:  # one name, one schedule
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(found.id)
+    deployment = FLOWS[flow_name].to_deployment(
+        name, description=description, **deployment_options(parameters, [schedule]))
     assert isinstance(deployment, RunnerDeployment)  # the sync calls, not coroutines
     deployment_id = deployment.apply()
     assert isinstance(deployment_id, UUID)
     return deployment_id
 
 
-def _find(name: str) -> DeploymentResponse | None:
+@dataclass(frozen=True, slots=True)
+class _Found:
+    id: UUID
+    flow: str
+
+
+def _find(name: str) -> _Found | None:
     with get_client(sync_client=True) as client:
-        try:
-            deployment = client.read_deployment_by_name(f"{FLOW_NAME}/{name}")
-        except ObjectNotFound:
-            return None
-    return deployment if SCHEDULE_TAG in deployment.tags else None
+        for flow_name in FLOWS:
+            try:
+                deployment = client.read_deployment_by_name(f"{flow_name}/{name}")
+            except ObjectNotFound:
+                continue
+            if SCHEDULE_TAG in deployment.tags:
+                return _Found(deployment.id, flow_name)
+    return None
 
 
 def schedule_filters() -> dict[str, Any]:
@@ -125,7 +167,7 @@ def schedule_filters() -> dict[str, Any]:
 
     Sort and limit are given because the API rejects them as null.
     """
-    return {"flow_filter": FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+    return {"flow_filter": FlowFilter(name=FlowFilterName(any_=list(FLOWS))),
             "deployment_filter": DeploymentFilter(
                 tags=DeploymentFilterTags(all_=[SCHEDULE_TAG])),
             "sort": DeploymentSort.NAME_ASC, "limit": 200}
@@ -142,7 +184,9 @@ def list_schedules() -> list[ScheduleInfo]:
     """Every schedule with its next scheduled run."""
     out = []
     with get_client(sync_client=True) as client:
-        for d in scheduled_deployments():
+        deployments = scheduled_deployments()
+        names = flow_names(client, deployments)
+        for d in deployments:
             runs = client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(
                     deployment_id=FlowRunFilterDeploymentId(any_=[d.id]),
@@ -152,8 +196,14 @@ def list_schedules() -> list[ScheduleInfo]:
             out.append(ScheduleInfo(
                 name=d.name, when="; ".join(describe(s.schedule) for s in d.schedules),
                 paused=d.paused, next_run=runs[0].expected_start_time if runs else None,
-                job=dict(d.parameters.get("job", {})), deployment_id=d.id))
+                job=dict(d.parameters.get("job", d.parameters)), deployment_id=d.id,
+                flow=names.get(d.flow_id, FLOW_NAME)))
     return out
+
+
+def flow_names(client: Any, deployments: list[DeploymentResponse]) -> dict[UUID, str]:
+    """The flow name of each deployment's flow id (the two flows a schedule runs)."""
+    return {d.flow_id: client.read_flow(d.flow_id).name for d in deployments}
 
 
 def describe(schedule: Any) -> str:

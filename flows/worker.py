@@ -23,7 +23,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.runner import Runner
 
 from flows.api import worker_api
-from flows.schedules import deployment_options, schedule_filters
+from flows.schedules import FLOWS, deployment_options, schedule_filters
 from flows.scoring import batch_score
 from flows.submission import SUBMIT_DEPLOYMENT
 
@@ -78,10 +78,11 @@ async def _add_schedules(runner: Runner, served: set[UUID],
                          echo: Callable[[str], object]) -> None:
     async with get_client() as client:
         found = await client.read_deployments(**schedule_filters())
+        flows = {d.flow_id: (await client.read_flow(d.flow_id)).name for d in found}
     for d in found:
         if d.id in served:
             continue
-        deployment = await batch_score.ato_deployment(
+        deployment = await FLOWS[flows[d.flow_id]].ato_deployment(
             d.name, description=d.description, **deployment_options(
                 d.parameters, [s.schedule for s in d.schedules], paused=d.paused,
                 tags=list(d.tags)))

@@ -68,6 +68,8 @@ def deploy_show(name: str) -> None:
               "high-importance whatever its importance.")
 @click.option("--alert-webhook", metavar="URL", help="POST drift status changes here "
               "('' for none).")
+@click.option("--alert-block", metavar="NAME", help="A Prefect notification block to tell "
+              "of drift status changes ('' for none).")
 @click.option("--from-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A YAML or JSON file of settings (the keys `deploy settings NAME` prints).")
 def deploy_settings(name: str, **kw: Any) -> None:
@@ -110,9 +112,10 @@ def _changed_settings(data: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any
         data["monitoring_store_options"] = pairs(kw["monitoring_store_option"],
                                                  "--monitoring-store-option")
         touched = True
-    if kw["alert_webhook"] is not None:
-        data["alert_webhook"] = kw["alert_webhook"] or None
-        touched = True
+    for key in ("alert_webhook", "alert_block"):
+        if kw[key] is not None:
+            data[key] = kw[key] or None
+            touched = True
     thresholds = pairs(kw["drift_threshold"], "--drift-threshold")
     if thresholds or kw["star"]:
         data["drift"] = {**data["drift"], **thresholds}
