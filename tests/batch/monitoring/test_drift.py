@@ -173,3 +173,26 @@ def test_an_all_missing_column_is_a_data_quality_finding() -> None:
     assert ("small", "column absent or all missing") in findings
     small = next(f for f in doc["features"] if f["name"] == "small")
     assert small["mean"] is None and small["missing_share"] == 1.0
+
+
+def test_constant_and_empty_training_columns_give_a_document_without_nan() -> None:
+    import json
+
+    constant = numeric_profile("constant", np.full(5_000, 3.0))
+    empty = numeric_profile("empty", np.full(5_000, np.nan))
+    assert constant.edges == (3.0,) and empty.edges == () and empty.min is None
+    baseline = Baseline(rows=5_000, features=(constant, empty), predictions=(),
+                        prediction_source="training", importance={"constant": 1.0, "empty": 0.0},
+                        importance_source="given", fingerprint="c" * 64)
+    values = np.concatenate([np.full(900, 3.0), [np.inf, -np.inf, np.nan, 2.0, 4.0] * 20])
+    current = Merged("c" * 64, {"constant": _count(constant, values),
+                                "empty": _count(empty, values)}, ("j",))
+    doc = drift_document(baseline, current, deployment_id="d", window=WINDOW,
+                         thresholds=DriftThresholds())
+    json.dumps(doc, allow_nan=False)  # no NaN or infinity anywhere
+    by_name = {f["name"]: f for f in doc["features"]}
+    stats = current.columns["constant"]
+    assert stats.missing == 60 and stats.out_low == 20 and stats.out_high == 20
+    assert by_name["constant"]["mean_difference_std"] is None  # std 0: no such figure
+    assert by_name["empty"]["missing_share"] == pytest.approx(0.06)
+    assert by_name["empty"]["tail"] == {"wasserstein_std": None, "ks": None}
