@@ -215,6 +215,8 @@ def _score_all(run: Attempt, chunks: Chunks, start_row: int, until_chunk: int | 
         for result in pool.map_ordered(itertools.chain(head, rest)):
             writer.put((report.chunks, start_row, result))
             timings["score"] += result.seconds
+            if result.stats is not None:
+                timings["count"] = timings.get("count", 0.0) + result.count_seconds
             run.budget.add(start_row, result.rows, result.failures)
             start_row += result.rows
             report.chunks += 1

@@ -61,6 +61,7 @@ class ChunkResult:
     failures: pa.RecordBatch | None = None  # "row" (in chunk) and "status" of failed rows
     quarantine: pa.RecordBatch | bytes | None = None
     stats: ChunkStats | None = None  # the chunk's counts on the baseline's buckets
+    count_seconds: float = 0.0  # of ``seconds``, the time counting took
 
 
 def to_ipc(batch: pa.RecordBatch) -> bytes:
@@ -86,7 +87,7 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Part | bytes) -> ChunkResul
     elif not isinstance(chunk, pa.RecordBatch):
         chunk = chunk.read()
     cache = process_cache()
-    out, stats = _scored(job, chunk, cache.get(job.package, job.fast_model))
+    out, stats, counting = _scored(job, chunk, cache.get(job.package, job.fast_model))
     failed, failures, quarantine = 0, None, None
     if STATUS_COLUMN in out.schema.names:
         status = out.column(STATUS_COLUMN)
@@ -103,20 +104,23 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Part | bytes) -> ChunkResul
     return ChunkResult(
         None if encoded is not None else out, failed, os.getpid(),
         cache.loads[cache.key(job.package, job.fast_model)], time.perf_counter() - started,
-        out.num_rows, encoded, failures, quarantine, stats,
+        out.num_rows, encoded, failures, quarantine, stats, counting,
     )
 
 
 def _scored(job: ChunkJob, chunk: pa.RecordBatch, scorer: Scorer
-            ) -> tuple[pa.RecordBatch, ChunkStats | None]:
-    """The scored chunk and, with a baseline, its counts (on the features the model got)."""
+            ) -> tuple[pa.RecordBatch, ChunkStats | None, float]:
+    """The scored chunk and, with a baseline, its counts (on the features the model got)
+    and the seconds counting took."""
     features = coerce_features(chunk, job.package.manifest)
     out = score_batch(chunk, job.package, scorer, job.options, features=features)
     if job.baseline is None:
-        return out, None
+        return out, None, 0.0
     from batch.monitoring.stats import count_chunk
 
-    return out, count_chunk(job.baseline, features.columns, out, codes=features.codes)
+    started = time.perf_counter()
+    stats = count_chunk(job.baseline, features.columns, out, codes=features.codes)
+    return out, stats, time.perf_counter() - started
 
 
 def run_limited(job: ChunkJob, chunk: pa.RecordBatch | Part, threads: int) -> ChunkResult:
