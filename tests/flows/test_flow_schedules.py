@@ -78,3 +78,26 @@ def test_bad_job_file_is_one_line_naming_the_field(credit: Credit, tmp_path: Pat
         load_job_file(_job_file(tmp_path / "tiny.yaml", credit, chunk_size="10B"))
     assert str(info.value) == (f"{tmp_path / 'tiny.yaml'}: field 'chunk_size': '10B' is "
                                "below the 1KiB minimum")
+
+
+def test_a_drift_schedule_is_created_listed_and_deleted(tmp_path: Path,
+                                                        prefect_api_url: str) -> None:
+    created = run_cli("schedule", "drift", "credit-drift", "--deployment", "credit-risk",
+                      "--window", "6h", "--cron", "0 * * * *", home=tmp_path / "home",
+                      PREFECT_API_URL=prefect_api_url)
+    assert created.returncode == 0, created.stderr
+    (schedule,) = [s for s in list_schedules() if s.name == "credit-drift"]
+    assert schedule.flow == "monitor-drift" and schedule.job["deployment"] == "credit-risk"
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("monitor-drift/credit-drift")
+    assert deployment.entrypoint == "flows.monitoring.monitor_drift"
+    assert deployment.parameters["window"] == "6h" and SCHEDULE_TAG in deployment.tags
+    listed = run_cli("schedule", "list", home=tmp_path / "home", PREFECT_API_URL=prefect_api_url)
+    assert "credit-drift\tcron '0 * * * *' (UTC)\tnext " in listed.stdout
+    assert "drift of credit-risk over 6h" in listed.stdout
+    bad = CliRunner().invoke(cli, ["schedule", "drift", "x", "--deployment", "d", "--window",
+                                   "soon", "--cron", "0 * * * *"])
+    assert bad.exit_code == 1 and "--window 'soon' is not a time" in bad.stderr
+    deleted = CliRunner().invoke(cli, ["schedule", "delete", "credit-drift"])
+    assert deleted.exit_code == 0, deleted.output
+    assert [s for s in list_schedules() if s.name == "credit-drift"] == []
