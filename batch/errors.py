@@ -11,7 +11,8 @@ and from the built-in it most resembles, so callers can catch either::
     ├── UserCodeError(RuntimeError)      an exception raised inside user model code
     ├── DeploymentError(LookupError)     an unknown or invalid deployment
     └── JobError(RuntimeError)           a scoring job that failed (worker died, ...)
-        └── ErrorBudgetExceeded          too many rows failed; nothing was published
+        ├── ErrorBudgetExceeded          too many rows failed; nothing was published
+        └── IncompleteInputError(ValueError)  fewer rows than the input holds were scored
 
 Errors from the storage layer are :class:`connectors.errors.ConnectorError`;
 they are not re-wrapped, the CLI renders both the same way.
@@ -66,6 +67,25 @@ class ErrorBudgetExceeded(JobError):
 
     Another attempt on the same input fails the same way: flows do not retry it.
     """
+
+
+class IncompleteInputError(JobError, ValueError):
+    """The job's chunks held fewer rows or chunks than the input was seen to hold.
+
+    Nothing is published; another attempt reads the input the same way.
+    """
+
+
+def yaml_message(exc: BaseException) -> str:
+    """One line for a YAML parse error: ``line 3, column 7: could not find expected ':'``.
+
+    PyYAML's own text spans several lines (and repeats the offending line); the
+    position and the problem are what a reader needs.
+    """
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
 
 
 def validation_message(exc: ValidationError, *, field: Callable[[str], str] | None = None,

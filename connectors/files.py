@@ -230,8 +230,9 @@ class FileIntake:
         for path, size in zip(self._paths, self._sizes, strict=True):
             uri = self._fs.unstrip_protocol(path)
             with storage_errors(uri, doing="planning byte ranges", side="input"):
-                cuts = plan_ranges(self._fs, path, size, target_bytes)
-            ranges.extend(CsvRange(uri, start, end, schema, options) for start, end in cuts)
+                cuts, newline = plan_ranges(self._fs, path, size, target_bytes)
+            ranges.extend(CsvRange(uri, start, end, schema, options, newline)
+                          for start, end in cuts)
         return ranges
 
     def partitions(self) -> list[RowGroup]:

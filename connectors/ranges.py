@@ -39,6 +39,7 @@ class CsvRange:
     end: int
     schema: pa.Schema
     options: FileOptions
+    newline: bytes = b"\n"  # what ends a line: b"\r" in a file of old-Mac line ends
 
     @property
     def size(self) -> int:
@@ -77,28 +78,37 @@ class CsvRange:
         batches = table.combine_chunks().to_batches()
         batch = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=self.schema)
         # one row per line means no value spans lines: skip the per-value search for one
-        lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+        lines = data.count(self.newline) + (1 if data and not data.endswith(self.newline) else 0)
         check_csv_batch(batch, self.where(), 0, newlines_ok=batch.num_rows == lines)
         return batch
 
 
-def header_end(fs: Any, path: str) -> int | None:
-    """Offset just past the header line, or None when there is no line break."""
+def header_end(fs: Any, path: str) -> tuple[int, bytes] | None:
+    """Offset just past the header line and what ends lines in the file (``\n``, which
+    CRLF lines end with too, or a lone ``\r``); None when there is no line break."""
     with fs.open(path, "rb", block_size=SCAN) as f:
         offset = 0
         while block := f.read(SCAN):
-            i = block.find(b"\n")
-            if i >= 0:
-                return offset + i + 1
+            n, r = block.find(b"\n"), block.find(b"\r")
+            if r >= 0 and (n < 0 or r < n):  # a CR first: CRLF, or CR alone
+                after = block[r + 1:r + 2] or f.read(1)
+                if after != b"\n":
+                    return offset + r + 1, b"\r"
+                return offset + r + 2, b"\n"
+            if n >= 0:
+                return offset + n + 1, b"\n"
             offset += len(block)
     return None
 
 
-def plan_ranges(fs: Any, path: str, size: int, target: int) -> list[tuple[int, int]]:
-    """Cut ``path`` after its header into line-aligned ranges of about ``target`` bytes."""
-    start = header_end(fs, path)
-    if start is None or start >= size:
-        return []
+def plan_ranges(fs: Any, path: str, size: int, target: int
+                ) -> tuple[list[tuple[int, int]], bytes]:
+    """Cut ``path`` after its header into line-aligned ranges of about ``target`` bytes;
+    also what ends its lines."""
+    found = header_end(fs, path)
+    if found is None or found[0] >= size:
+        return [], b"\n"
+    start, newline = found
     cuts = [start]
     # small read-ahead: each cut costs one small ranged read, not a large block
     with fs.open(path, "rb", block_size=SCAN) as f:
@@ -106,12 +116,12 @@ def plan_ranges(fs: Any, path: str, size: int, target: int) -> list[tuple[int, i
         while pos < size:
             f.seek(pos)
             block = f.read(SCAN)
-            while block and b"\n" not in block:
+            while block and newline not in block:
                 more = f.read(SCAN)
                 if not more:
                     break
                 block += more
-            i = block.find(b"\n")
+            i = block.find(newline)
             if i < 0:
                 break
             cut = pos + i + 1
@@ -120,4 +130,4 @@ def plan_ranges(fs: Any, path: str, size: int, target: int) -> list[tuple[int, i
             cuts.append(cut)
             pos = cut + target
     cuts.append(size)
-    return list(zip(cuts[:-1], cuts[1:], strict=True))
+    return list(zip(cuts[:-1], cuts[1:], strict=True)), newline

@@ -21,7 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from batch.engine.spec import JobSpec
-from batch.errors import ConfigError, validation_message
+from batch.errors import ConfigError, validation_message, yaml_message
 
 _PATH_FIELDS = ("input", "output", "quarantine")
 
@@ -39,7 +39,7 @@ def load_job_file(path: str | Path) -> JobSpec:
     except OSError as exc:
         raise ConfigError(f"job file {file}: cannot read it: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"job file {file}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"job file {file}: not valid YAML: {yaml_message(exc)}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"job file {file}: expected a mapping of JobSpec fields "
                           f"(model, input, output, ...), got {type(data).__name__}")

@@ -90,16 +90,15 @@ def _changed_settings(data: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any
     """The settings with the options applied; None when no option changes anything."""
     import yaml
 
-    from batch.errors import ConfigError
+    from batch.errors import ConfigError, yaml_message
 
     touched = False
     if kw["from_file"] is not None:
         try:
             loaded = yaml.safe_load(kw["from_file"].read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            raise ConfigError(f"--from-file {kw['from_file']}: not YAML{where}") from None
+            raise ConfigError(f"--from-file {kw['from_file']}: not valid YAML: "
+                              f"{yaml_message(exc)}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"--from-file {kw['from_file']}: expected a mapping of settings")
         drift = {**data["drift"], **(loaded.pop("drift", None) or {})}

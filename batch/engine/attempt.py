@@ -87,7 +87,7 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
     record = previous or JobRecord(job_id=job_id, spec=spec, model_digest=package.digest,
                                    chunk_rows=check.chunk_rows, chunk_bytes=check.chunk_bytes,
                                    input_bytes=check.input_bytes,
-                                   chunks_planned=check.chunks)
+                                   chunks_planned=check.chunks, rows_seen=check.rows_seen)
     record.scorer, record.fast_model = scorer, fast_model
     record.status, record.error = JobStatus.RUNNING, None
     store.save(record)

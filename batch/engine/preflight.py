@@ -42,6 +42,7 @@ class PreflightResult:
     seconds: float
     fast_path: FastPath | None = None  # an exact ONNX model, checked on the leading rows
     chunks: int | None = None  # chunks the input makes, if known
+    rows_seen: int = 0  # rows the pre-flight read: a finished job has at least these
 
 
 def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions, *,
@@ -89,8 +90,9 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions, *,
             _score_head(head, spec, package)
         fast = kept or (_fast_path(head, package, onnx_cache) if convertible else None)
     seconds = time.perf_counter() - started
+    seen = first.num_rows if first is not None else 0
     if ranges is not None:
-        return PreflightResult(None, target, input_bytes, seconds, fast, len(ranges))
+        return PreflightResult(None, target, input_bytes, seconds, fast, len(ranges), seen)
     # a streamed chunk lives here twice (the batch, and its copy on the way to a worker):
     # half the target in memory keeps the pair within it (measured: same speed, and
     # 100-160 MB less peak memory on a 5M-row Parquet input)
@@ -98,7 +100,7 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions, *,
     chunks = -(-rows_total // chunk_rows) if rows_total else None
     if parts is not None:
         chunks = len(parts)
-    return PreflightResult(chunk_rows, None, input_bytes, seconds, fast, chunks)
+    return PreflightResult(chunk_rows, None, input_bytes, seconds, fast, chunks, seen)
 
 
 def _fast_path(head: pa.RecordBatch, package: ModelPackage, cache: Path | None) -> FastPath:

@@ -41,7 +41,7 @@ from batch.engine.spec import JobSpec, new_job_id
 from batch.engine.store import ChunkRecord, JobStatus, JobStore
 from batch.engine.workers import JobWorkers
 from batch.engine.writer import OrderedWriter
-from batch.errors import ErrorBudgetExceeded
+from batch.errors import ErrorBudgetExceeded, IncompleteInputError
 from batch.models.package import ModelPackage
 from batch.scoring.columns import STATUS_COLUMN, output_schema
 from connectors import (
@@ -183,6 +183,7 @@ def _pipeline(run: Attempt, until_chunk: int | None = None) -> bool:
                 out.suspend()
             return False
         run.budget.check(final=True)
+        _check_complete(run)
         started = time.perf_counter()
         if spec.monitoring:  # before the output: a job that fails here is resumable
             run.report.monitoring_records = publish_records(run)
@@ -193,10 +194,32 @@ def _pipeline(run: Attempt, until_chunk: int | None = None) -> bool:
         return True
     except BaseException as exc:
         for out in run.outputs:
-            out.abort() if isinstance(exc, ErrorBudgetExceeded) else out.suspend()
+            # another attempt would fail the same way: drop the staging
+            out.abort() if isinstance(exc, ErrorBudgetExceeded | IncompleteInputError) \
+                else out.suspend()
         raise
     finally:
         intake.close()
+
+
+def _check_complete(run: Attempt) -> None:
+    """A job never succeeds with fewer rows than its pre-flight read, or fewer chunks
+    than its input was planned in.
+
+    Raises:
+        IncompleteInputError: naming both counts; nothing is published.
+    """
+    record, report = run.record, run.report
+    if report.rows_scored < record.rows_seen:
+        raise IncompleteInputError(
+            f"{run.spec.input}: the pre-flight read {record.rows_seen:,} rows, but the job's "
+            f"chunks held {report.rows_scored:,}; nothing was published (the input's line "
+            "breaks or size changed as it was read?)")
+    planned = record.chunks_planned
+    if record.chunk_bytes and planned is not None and report.chunks != planned:
+        raise IncompleteInputError(
+            f"{run.spec.input}: planned as {planned:,} byte ranges, but {report.chunks:,} "
+            "were scored; nothing was published")
 
 
 def _score_all(run: Attempt, chunks: Chunks, start_row: int, until_chunk: int | None) -> bool:

@@ -44,6 +44,8 @@ class JobRecord(BaseModel):
     input_bytes: int | None = Field(default=None, description="Input size, to spot changes.")
     chunks_planned: int | None = Field(default=None, description="Chunks the input makes "
                                        "(byte ranges; or rows / chunk rows), if known.")
+    rows_seen: int = Field(default=0, description="Rows the pre-flight read: the job "
+                           "cannot succeed with fewer.")
     scorer: str | None = Field(default=None, description="What scores the rows, as the "
                                "pre-flight chose it; a resume keeps it.")
     fast_model: str | None = Field(default=None, description="The checked ONNX conversion "

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from batch.errors import PackageError, validation_message
+from batch.errors import PackageError, validation_message, yaml_message
 from batch.models.kinds import FeatureType, TargetType
 
 MANIFEST_NAME = "model.yaml"
@@ -147,8 +147,10 @@ def read_manifest(path: Path) -> ModelManifest:
         raise PackageError(f"{path}: no {MANIFEST_NAME} here; is this a model package?")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise PackageError(f"{path}: not valid YAML: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise PackageError(f"{path}: not valid YAML: {yaml_message(exc)}") from exc
+    except UnicodeDecodeError as exc:
+        raise PackageError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     if not isinstance(data, dict):
         raise PackageError(f"{path}: expected a mapping at the top, got {type(data).__name__}")
     try:

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from batch.errors import ConfigError, PackageError, validation_message
+from batch.errors import ConfigError, PackageError, validation_message, yaml_message
 from batch.models.cache import process_cache
 from batch.models.kinds import FeatureType, TargetType
 from batch.models.manifest import MANIFEST_NAME, ModelManifest
@@ -333,8 +333,11 @@ def read_importance(path: Path) -> dict[str, float]:
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"--importance {path}: cannot read it: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"--importance {path}: cannot read it: {exc.strerror or exc}"
+                          ) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--importance {path}: not valid YAML: {yaml_message(exc)}") from exc
     if not isinstance(data, dict) or not all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in data.values()):
         raise ConfigError(f"--importance {path}: expected a mapping of feature: number")

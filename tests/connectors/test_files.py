@@ -176,3 +176,20 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path: Path) -> None:
     write.start(TABLE.schema)
     write.commit()
     assert final.read_text().startswith('"id","x","cat"')
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr-only"])
+def test_byte_ranges_cut_at_every_kind_of_line_end(tmp_path: Path, newline: str) -> None:
+    path = tmp_path / "t.csv"
+    lines = ["id,x,cat", *(f"{i},{i / 7},{'abc'[i % 3]}" for i in range(1, 2001))]
+    path.write_bytes((newline.join(lines) + newline).encode())
+    intake = open_intake(IntakeRequest(uri=str(path), chunk_rows=500))
+    try:
+        ranges = intake.byte_ranges(4_000)
+    finally:
+        intake.close()
+    assert ranges is not None and len(ranges) > 5
+    rows = [r.read() for r in ranges]
+    ids = [i for batch in rows for i in batch.column("id").to_pylist()]
+    assert ids == list(range(1, 2001))  # every row once, in order, none lost
+    assert rows[0].column("cat").to_pylist()[:3] == ["b", "c", "a"]  # no "\r" in values
