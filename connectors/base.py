@@ -240,6 +240,21 @@ class EncodingOutput(Protocol):
         ``write`` would; the same failures as ``write``."""
         ...
 
+@runtime_checkable
+class RecognisingOutput(Protocol):
+    """An output that can tell whether a commit already published a job's chunks.
+
+    A job killed after its output was published and before it recorded its success
+    is finished by its next run instead of being scored again (or refused: the
+    output now exists).
+    """
+
+    def published(self, schema: pa.Schema, receipts: Sequence[Receipt]) -> bool:
+        """Whether the destination holds exactly the chunks of ``receipts`` (as a commit
+        of this output wrote them) and nothing is left to publish."""
+        ...
+
+
 _FILES = ("connectors.files:FileIntake", "connectors.file_output:FileOutput")
 _KNOWN: dict[str, tuple[str, str, str]] = {
     # scheme: (intake, output, install hint); anything else falls back to fsspec files

@@ -372,6 +372,41 @@ class FileOutput:
         with write_whole(self._fs, posixpath.join(self._path, SUCCESS)) as f:
             f.write(json.dumps({"parts": parts}, indent=1).encode())
 
+    def published(self, schema: pa.Schema, receipts: Sequence[Receipt]) -> bool:
+        """Whether a commit already put exactly these staged chunks at the destination
+        (the job stopped before recording it): a directory's ``_SUCCESS`` lists them, or
+        the file has their rows (Parquet) or their bytes (CSV, JSON lines), and nothing
+        is left in the staging area to publish."""
+        with storage_errors(self.uri, doing="checking the destination", side="output"):
+            if self._dir_layout:
+                return self._parts_published(receipts)
+            self._fs.invalidate_cache(self._path)
+            if not self._fs.exists(self._path):
+                return False
+            if self._append and os.path.exists(self._data()):
+                return False  # the rename has not happened
+            if self._format == "parquet":
+                with self._fs.open(self._path, "rb") as f:
+                    rows = pq.ParquetFile(f).metadata.num_rows
+                return rows == sum(r["rows"] for r in receipts)  # type: ignore[no-any-return]
+            size = self._fs.size(self._path)
+            if self._append:
+                expected = receipts[-1]["offset"] if receipts else None
+            else:
+                header = encode_header(schema, self._options, gz=self._gz) if (
+                    self._format == "csv") else b""
+                expected = len(header) + sum(r["size"] for r in receipts)
+            return expected is None or size == expected
+
+    def _parts_published(self, receipts: Sequence[Receipt]) -> bool:
+        success = posixpath.join(self._path, SUCCESS)
+        self._fs.invalidate_cache(self._path)
+        if not self._fs.exists(success):
+            return False
+        listed = json.loads(self._fs.cat_file(success)).get("parts", [])
+        wanted = [{k: r[k] for k in ("part", "rows", "size", "crc32")} for r in receipts]
+        return bool(listed == wanted)
+
     def suspend(self) -> None:
         """Keep the staged chunks; a resumed job continues from them."""
         with contextlib.suppress(Exception):  # the merged file is not needed to resume

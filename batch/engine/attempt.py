@@ -46,6 +46,7 @@ class Attempt:
     workers: JobWorkers
     fast_model: str | None = None  # an exact ONNX conversion to score with
     baseline: Baseline | None = None  # monitoring on: chunks are counted on its buckets
+    publishing: bool = False  # an earlier attempt stopped while publishing the output
     on_progress: ProgressCallback | None = None
     output: Output | None = None  # open while the pipeline runs
     quarantine: Output | None = None
@@ -84,6 +85,7 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
     if fast_model is not None and spec.executor == "dask" and spec.dask_address:
         # the conversion is a file under this machine's home, out of a remote worker's reach
         scorer, fast_model = package.manifest.artifact.kind, None
+    was_publishing = previous is not None and previous.status is JobStatus.PUBLISHING
     record = previous or JobRecord(job_id=job_id, spec=spec, model_digest=package.digest,
                                    chunk_rows=check.chunk_rows, chunk_bytes=check.chunk_bytes,
                                    input_bytes=check.input_bytes,
@@ -111,7 +113,7 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
         budget.rows += chunk.rows
         budget.failed += chunk.failed
     return Attempt(spec, package, record, report, budget, options, committed, store, workers,
-                   record.fast_model, baseline)
+                   record.fast_model, baseline, was_publishing)
 
 
 def monitoring(spec: JobSpec, package: ModelPackage) -> tuple[Baseline | None, str]:

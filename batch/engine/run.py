@@ -50,6 +50,7 @@ from connectors import (
     Output,
     OutputRequest,
     Receipt,
+    RecognisingOutput,
     open_intake,
     open_output,
     scheme_of,
@@ -97,6 +98,10 @@ def run_job(
             run.on_progress = on_progress
             try:
                 done = _pipeline(run, until_chunk)
+                if done:  # at once: the window between publishing and this is small
+                    run.report.status = run.record.status = JobStatus.SUCCEEDED
+                    store.save(run.record)
+                    store.save_report(job_id, _finish(run, memory.peak_bytes).to_json())
             except BaseException as exc:
                 run.record.status = JobStatus.FAILED
                 run.record.error = f"{type(exc).__name__}: {exc}"
@@ -107,15 +112,17 @@ def run_job(
     finally:
         if owned:
             workers.close()
-    run.report.peak_memory_bytes = memory.peak_bytes
+    if not done:
+        _finish(run, memory.peak_bytes).status = JobStatus.RUNNING
+        return run.report
+    return run.report
+
+
+def _finish(run: Attempt, peak_bytes: int) -> JobReport:
+    """The report's closing figures: time and memory."""
+    run.report.peak_memory_bytes = peak_bytes
     run.report.seconds = time.perf_counter() - run.report.timings.pop("_started")
     run.report.timings["total"] = run.report.seconds
-    if not done:
-        run.report.status = JobStatus.RUNNING
-        return run.report
-    run.report.status = run.record.status = JobStatus.SUCCEEDED
-    store.save(run.record)
-    store.save_report(job_id, run.report.to_json())
     return run.report
 
 
@@ -136,16 +143,19 @@ def _finished(store: JobStore, job_id: str) -> JobReport:
     return report
 
 
-def _open_output(uri: str, run: Attempt, suffix: str = "") -> Output:
+def _open_output(uri: str, run: Attempt, suffix: str = "", *,
+                 overwrite: bool | None = None) -> Output:
     """The output, or (``suffix``) the quarantine: it shares the output's options (endpoint,
-    profile, ...) when it lives in the same kind of store."""
+    profile, ...) when it lives in the same kind of store. ``overwrite``: instead of the
+    job's own setting."""
     options = dict(run.spec.output_options)
     if suffix:
         same_store = scheme_of(uri) == scheme_of(run.spec.output)
         options = {k: v for k, v in options.items()
                    if same_store and k not in ("format", "layout", "mode", "key_columns")}
-    return open_output(OutputRequest(uri=uri, options=options, overwrite=run.spec.overwrite,
-                                     job_id=run.record.job_id + suffix))
+    return open_output(OutputRequest(
+        uri=uri, options=options, overwrite=run.spec.overwrite if overwrite is None else overwrite,
+        job_id=run.record.job_id + suffix))
 
 
 def _pipeline(run: Attempt, until_chunk: int | None = None) -> bool:
@@ -162,12 +172,17 @@ def _pipeline(run: Attempt, until_chunk: int | None = None) -> bool:
     ))
     try:
         check_unchanged(intake, run.record, resumed=bool(run.committed))
-        run.output = _open_output(spec.output, run)
+        # an attempt that stopped while publishing may have published: the output then
+        # exists, and is checked against the manifest instead of being refused
+        run.output = _open_output(spec.output, run, overwrite=run.publishing or None)
         run.outputs.append(run.output)
         if spec.quarantine:
-            run.quarantine = _open_output(spec.quarantine, run, "-quarantine")
+            run.quarantine = _open_output(spec.quarantine, run, "-quarantine",
+                                          overwrite=run.publishing or None)
             run.outputs.append(run.quarantine)
         schema = output_schema(run.package.manifest, intake.schema, run.options)
+        if run.publishing and _already_published(run, schema, intake.schema):
+            return True
         run.output.start(schema, resume=[c.receipt for c in run.committed])
         if run.quarantine is not None:
             run.quarantine.start(intake.schema.append(pa.field(STATUS_COLUMN, pa.string())),
@@ -188,6 +203,8 @@ def _pipeline(run: Attempt, until_chunk: int | None = None) -> bool:
         if spec.monitoring:  # before the output: a job that fails here is resumable
             run.report.monitoring_records = publish_records(run)
             run.report.timings["monitoring"] = time.perf_counter() - started
+        run.record.status = JobStatus.PUBLISHING  # a kill from here on is recognised
+        store.save(run.record)
         for out in run.outputs:
             out.commit()
         run.report.timings["commit"] = time.perf_counter() - started
@@ -200,6 +217,27 @@ def _pipeline(run: Attempt, until_chunk: int | None = None) -> bool:
         raise
     finally:
         intake.close()
+
+
+def _already_published(run: Attempt, schema: pa.Schema, input_schema: pa.Schema) -> bool:
+    """Whether the attempt that stopped while publishing had published every output;
+    if it had not, the outputs are opened again as the job asks (``--overwrite``)."""
+    committed = run.committed
+    quarantine_schema = input_schema.append(pa.field(STATUS_COLUMN, pa.string()))
+    checks = [(run.output, schema, [c.receipt for c in committed])]
+    if run.quarantine is not None:
+        checks.append((run.quarantine, quarantine_schema, [c.quarantine or {} for c in committed]))
+    if all(isinstance(out, RecognisingOutput) and out.published(s, receipts)
+           for out, s, receipts in checks):
+        return True
+    if not run.spec.overwrite:  # not published: the job's own --overwrite decides
+        run.outputs.clear()
+        run.output = _open_output(run.spec.output, run)
+        run.outputs.append(run.output)
+        if run.spec.quarantine:
+            run.quarantine = _open_output(run.spec.quarantine, run, "-quarantine")
+            run.outputs.append(run.quarantine)
+    return False
 
 
 def _check_complete(run: Attempt) -> None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 class JobStatus(StrEnum):
     RUNNING = "running"
+    PUBLISHING = "publishing"  # every chunk staged; the output is being published
     FAILED = "failed"
     SUCCEEDED = "succeeded"
 

@@ -21,7 +21,7 @@ workers or executor produced the records. Definitions (the monitoring contract):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,24 +56,28 @@ class Merged:
 
 def merge_table(table: pa.Table) -> dict[str, Merged]:
     """A ``stats`` table merged per fingerprint and column (vectorised: counts are summed
-    as arrays, exact sums as integers)."""
+    as arrays, exact sums as integers). The rows are grouped once, not filtered per
+    column."""
     result: dict[str, Merged] = {}
     if not table.num_rows:
         return result
-    for fingerprint in sorted(pc.unique(table.column("fingerprint")).to_pylist()):
-        part = table.filter(pc.equal(table.column("fingerprint"), fingerprint))
-        columns: dict[str, ColumnStats] = {}
-        names = part.column("column")
-        for name in _ordered_unique(names.to_pylist()):
-            rows = part.filter(pc.equal(names, name))
-            columns[name] = _merge_column(name, rows)
+    prints = pc.unique(table.column("fingerprint")).to_pylist()
+    for fingerprint in sorted(prints):
+        part = table if len(prints) == 1 else table.filter(
+            pc.equal(table.column("fingerprint"), fingerprint))
+        encoded = part.column("column").combine_chunks().dictionary_encode()
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(encoded.dictionary) + 1))
+        names = encoded.dictionary.to_pylist()
+        by_code = {code: part.take(order[bounds[code]:bounds[code + 1]])
+                   for code in range(len(names))}
+        first_seen = np.unique(codes, return_index=True)[1]  # keep the records' order
+        columns = {names[code]: _merge_column(names[code], by_code[code])
+                   for code in codes[np.sort(first_seen)].tolist()}
         jobs = tuple(sorted(set(part.column("job_id").to_pylist())))
         result[fingerprint] = Merged(fingerprint, columns, jobs)
     return result
-
-
-def _ordered_unique(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))
 
 
 def _merge_column(name: str, rows: pa.Table) -> ColumnStats:

@@ -153,24 +153,20 @@ class MonitoringStore:
         """
         _check_id(deployment_id, "deployment id")
         found = Records(SCHEMAS[kind].empty_table())
+        first = since.astimezone(UTC).date() if since else None
+        last = until.astimezone(UTC).date() if until else None
         tables = []
         for day_dir in self._days(deployment_id, kind, since, until):
+            day = date.fromisoformat(posixpath.basename(day_dir)[5:])
+            inside = (first is None or day > first) and (last is None or day < last)
             for table in self._read_day(day_dir, kind, found):
-                tables.append(table)
+                # a day inside the window is inside whole: only its ends are filtered
+                tables.append(table if inside else _between(table, since, until))
         if tables:
             table = pa.concat_tables(tables)
-            mask = None
-            if since is not None:
-                mask = pc.greater_equal(table.column("ts_start"), pa.scalar(since, table.schema
-                                                                            .field("ts_start").type))
-            if until is not None:
-                before = pc.less(table.column("ts_start"),
-                                 pa.scalar(until, table.schema.field("ts_start").type))
-                mask = before if mask is None else pc.and_(mask, before)
             if job_id is not None:
-                same = pc.equal(table.column("job_id"), job_id)
-                mask = same if mask is None else pc.and_(mask, same)
-            found.table = table if mask is None else table.filter(mask)
+                table = table.filter(pc.equal(table.column("job_id"), job_id))
+            found.table = table
         return found
 
     def _days(self, deployment_id: str, kind: str, since: datetime | None,
@@ -301,6 +297,18 @@ class MonitoringStore:
     def _errors(self, doing: str):  # type: ignore[no-untyped-def]
         return storage_errors(self.uri, doing=doing, side="output",
                               hint="check --monitoring-store")
+
+
+def _between(table: pa.Table, since: datetime | None, until: datetime | None) -> pa.Table:
+    """The rows whose chunk started in [since, until)."""
+    starts = table.column("ts_start")
+    mask = None
+    if since is not None:
+        mask = pc.greater_equal(starts, pa.scalar(since, starts.type))
+    if until is not None:
+        before = pc.less(starts, pa.scalar(until, starts.type))
+        mask = before if mask is None else pc.and_(mask, before)
+    return table if mask is None else table.filter(mask)
 
 
 def merge_rows(table: pa.Table, kind: str) -> pa.Table:

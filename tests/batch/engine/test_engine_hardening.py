@@ -11,8 +11,9 @@ import pytest
 from batch.engine.report import JobReport
 from batch.engine.run import _check_complete, run_job
 from batch.engine.spec import JobSpec
-from batch.engine.store import JobRecord
+from batch.engine.store import JobRecord, JobStatus, JobStore
 from batch.errors import IncompleteInputError
+from connectors import OutputExistsError
 
 
 @pytest.mark.parametrize("newline", [b"\r", b"\r\n"], ids=["cr-only", "crlf"])
@@ -45,3 +46,55 @@ def test_a_job_with_fewer_rows_than_its_preflight_saw_fails() -> None:
         _check_complete(_run(2_000, 0))  # type: ignore[arg-type]
     with pytest.raises(IncompleteInputError, match="planned as 3 byte ranges, but 2 were"):
         _check_complete(_run(10, 9_000, planned=3, chunks=2))  # type: ignore[arg-type]
+
+
+def _as_if_killed_while_publishing(job_id: str) -> None:
+    """The job record as a kill between the publishing mark and the success record
+    leaves it (the manifest and the output are what they are)."""
+    store = JobStore()
+    record = store.load(job_id)
+    assert record is not None
+    record.status = JobStatus.PUBLISHING
+    store.save(record)
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.parquet", "parts/", "out.csv.gz"])
+def test_a_job_killed_after_publishing_is_finished_by_its_resume(
+        workload, home, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    where = tmp_path / "out"
+    spec = JobSpec(model=str(workload.package), input=str(workload.csv),
+                   output=f"{where}/{name}", chunk_rows=7_000, workers=0, job_id="pub",
+                   monitoring=False)
+    run_job(spec)
+    published = sorted((p.name, p.read_bytes()) for p in where.rglob("*") if p.is_file())
+    _as_if_killed_while_publishing("pub")
+    report = run_job(spec.model_copy(update={"resume": True}))  # no --overwrite needed
+    assert report.status == "succeeded" and report.rows_scored == workload.table.num_rows
+    assert JobStore().load("pub").status is JobStatus.SUCCEEDED
+    after = sorted((p.name, p.read_bytes()) for p in where.rglob("*") if p.is_file())
+    assert after == published  # untouched, and nothing left beside it
+
+
+def test_a_job_killed_before_its_output_appeared_publishes_on_resume(
+        workload, home, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out.csv"
+    spec = JobSpec(model=str(workload.package), input=str(workload.csv), output=str(out),
+                   chunk_rows=7_000, workers=0, job_id="pre", monitoring=False)
+    run_job(spec, until_chunk=8)  # staged, nothing published
+    _as_if_killed_while_publishing("pre")
+    assert not out.exists()
+    report = run_job(spec.model_copy(update={"resume": True}))
+    assert report.status == "succeeded" and pcsv.read_csv(out).num_rows == 60_000
+
+
+def test_an_output_that_is_not_the_jobs_is_not_taken_for_it(
+        workload, home, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out.csv"
+    spec = JobSpec(model=str(workload.package), input=str(workload.csv), output=str(out),
+                   chunk_rows=7_000, workers=0, job_id="other", monitoring=False)
+    run_job(spec, until_chunk=8)
+    _as_if_killed_while_publishing("other")
+    out.write_text("someone else's file\n")
+    with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):
+        run_job(spec.model_copy(update={"resume": True}))
+    assert out.read_text() == "someone else's file\n"

@@ -85,3 +85,24 @@ def test_job_show_prints_the_report(workload, home: Path, batchpred, tmp_path: P
     assert '"scoredRows": 60000' in shown.stdout and '"status": "succeeded"' in shown.stdout
     missing = batchpred("job", "show", "nope")
     assert missing.returncode == 1 and "no job 'nope'" in missing.stderr
+
+
+def test_kill_minus_nine_as_the_output_appears_then_resume(
+    workload, home: Path, batchpred, tmp_path: Path
+) -> None:
+    clean = tmp_path / "clean" / "out.csv"
+    assert batchpred(*_args(workload, clean, "clean2")).returncode == 0
+    out = tmp_path / "killed" / "out.csv"
+    proc = batchpred.start(*_args(workload, out, "appear"), start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not out.exists() and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    res = batchpred(*_args(workload, out, "appear"), "--resume")  # no --overwrite
+    assert res.returncode == 0, res.stderr
+    assert out.read_bytes() == clean.read_bytes()
+    shown = batchpred("job", "show", "appear")
+    assert "succeeded" in shown.stdout, shown.stdout
