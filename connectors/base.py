@@ -321,6 +321,30 @@ def open_intake(request: IntakeRequest) -> Intake:
     return _load(intake, scheme, hint)(request)  # type: ignore[no-any-return]
 
 
+@runtime_checkable
+class ChecksOptions(Protocol):
+    """A connector class that validates its options on their own, before it opens."""
+
+    @staticmethod
+    def check_options(options: Mapping[str, str]) -> None:
+        """Raises ConnectorConfigError: a bad or unknown option (its value never shown)."""
+        ...
+
+
+def check_output_options(uri: str, options: Mapping[str, str]) -> None:
+    """Validate the options of the output at ``uri`` without opening it, so a bad one
+    (or a secret given as one) is refused before anything is recorded.
+
+    Raises:
+        ConnectorConfigError: a bad option; UnknownSchemeError: no connector.
+    """
+    scheme = scheme_of(uri)
+    _, output, hint = _targets(scheme)
+    cls = _load(output, scheme, hint)
+    if isinstance(cls, ChecksOptions):
+        cls.check_options(options)
+
+
 def open_output(request: OutputRequest) -> Output:
     """The output for ``request.uri``, chosen by its scheme."""
     scheme = scheme_of(request.uri)

@@ -37,7 +37,7 @@ import os
 import posixpath
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +96,10 @@ class FileOutput:
         ConnectionFailedError: the store refused or could not be reached
         (see :mod:`connectors.storage`); the message names bucket and key.
     """
+
+    @staticmethod
+    def check_options(options: Mapping[str, str]) -> None:
+        parse_options(options, side="output")
 
     def __init__(self, request: OutputRequest) -> None:
         self.uri = request.uri

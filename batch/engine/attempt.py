@@ -24,7 +24,7 @@ from batch.models.onnx_fastpath import model_path
 from batch.models.package import ModelPackage
 from batch.monitoring.baseline import Baseline, read_baseline
 from batch.scoring.columns import ScoringOptions
-from connectors import Output, Progress, check_uri
+from connectors import Output, Progress, check_output_options, check_uri
 
 ProgressCallback = Callable[[Progress, JobReport], None]
 _RESUME_KEYS = ("input", "output", "input_options", "output_options", "passthrough",
@@ -54,14 +54,18 @@ class Attempt:
 
 
 def check_uris(spec: JobSpec) -> None:
-    """Refuse a URI with a secret before any record of the job is written.
+    """Refuse a URI with a secret, and bad output options (a secret given as one),
+    before any record of the job is written. (Input options are checked when the
+    pre-flight opens the input, also before.)
 
     Raises:
         CredentialsInUriError: a URI carries credentials.
+        ConnectorConfigError: a bad output option; its value is never shown.
     """
-    for uri in (spec.input, spec.output, spec.quarantine):
+    for uri in (spec.input, spec.output, spec.quarantine, spec.monitoring_store):
         if uri:
             check_uri(uri)
+    check_output_options(spec.output, spec.output_options)
 
 
 def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStore,

@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from batch.engine.options import (
     DEFAULT_CHUNK_SIZE,
@@ -69,6 +69,12 @@ class JobSpec(BaseModel):
     preflight_rows: int = Field(default=DEFAULT_PREFLIGHT_ROWS, ge=0, description="Score "
                                 "this many leading rows first and fail fast (0: off).")
 
+    @field_serializer("input_options", "output_options", "monitoring_store_options")
+    def _masked(self, options: dict[str, str]) -> dict[str, str]:
+        """Options as they are recorded (job records, reports, flow parameters): a value
+        under a secret-like key, or a URL's password, is never written out."""
+        return masked_options(options)
+
     @field_validator("chunk_size")
     @classmethod
     def _check_size(cls, value: str) -> str:
@@ -83,3 +89,15 @@ class JobSpec(BaseModel):
             raise ValueError(f"{value!r} is not a job id: use 1-100 letters, digits, '.', "
                              "'_' or '-', starting with a letter or digit")
         return value
+
+
+_SECRET_KEY = re.compile(r"pass(word|phrase)?|secret|token|credential|private_key|api_?key|"
+                         r"access_?key|authenticator_?token", re.IGNORECASE)
+_USERINFO = re.compile(r"(://[^/@:]*):[^/@]*@")
+
+
+def masked_options(options: dict[str, str]) -> dict[str, str]:
+    """``options`` with the values of secret-like keys replaced by ``***`` and the
+    password of any URL in a value (``http://user:secret@host``) too."""
+    return {k: "***" if _SECRET_KEY.search(k) else _USERINFO.sub(r"\1:***@", v)
+            for k, v in options.items()}

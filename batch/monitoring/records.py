@@ -10,9 +10,11 @@ and end, its hour). :func:`stats_of` reads a ``stats`` table back into
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -102,29 +104,44 @@ def stats_table(producer: Producer, chunks: Sequence[ChunkFacts],
                 prediction_names: Iterable[str]) -> pa.Table:
     """The ``stats`` rows of the counted chunks (an empty table when none were)."""
     predictions = frozenset(prediction_names)
-    rows: dict[str, list[object]] = {f.name: [] for f in STATS_SCHEMA}
-    for chunk in chunks:
-        if chunk.stats is None:
-            continue
-        for column in chunk.stats.columns:
-            _who(rows, producer, chunk)
-            rows["fingerprint"].append(chunk.stats.fingerprint)
-            rows["rows"].append(chunk.stats.rows)
-            rows["column"].append(column.name)
-            rows["role_of_column"].append("prediction" if column.name in predictions
-                                          else "feature")
-            rows["counts"].append(list(column.counts))
-            rows["sketch"].append(list(column.sketch))
-            rows["n_missing"].append(column.missing)
-            rows["n_out_low"].append(column.out_low)
-            rows["n_out_high"].append(column.out_high)
-            rows["sum"].append(to_float(column.sum))
-            rows["sum_exact"].append(encode(column.sum))
-            rows["sum_sq"].append(column.sum_sq)
-            rows["min"].append(column.low)
-            rows["max"].append(column.high)
-            rows["n_new"].append(column.new)
-    return pa.Table.from_pydict(rows, schema=STATS_SCHEMA)
+    counted = [c for c in chunks if c.stats is not None]
+    pairs = [(chunk, column) for chunk in counted
+             for column in chunk.stats.columns]  # type: ignore[union-attr]
+    data: dict[str, Any] = {f.name: [] for f in _WHO}
+    for chunk in counted:
+        _who(data, producer, chunk)
+    widths = [len(chunk.stats.columns) for chunk in counted]  # type: ignore[union-attr]
+    columns = [c for _, c in pairs]
+    data = {name: np.repeat(np.asarray(values, dtype=object), widths).tolist()
+            for name, values in data.items()}
+    data["fingerprint"] = [chunk.stats.fingerprint for chunk, _ in pairs]  # type: ignore[union-attr]
+    data["rows"] = [chunk.stats.rows for chunk, _ in pairs]  # type: ignore[union-attr]
+    data["column"] = [c.name for c in columns]
+    data["role_of_column"] = ["prediction" if c.name in predictions else "feature"
+                              for c in columns]
+    data["counts"] = _lists([c.counts for c in columns])
+    data["sketch"] = _lists([c.sketch for c in columns])
+    data["n_missing"] = [c.missing for c in columns]
+    data["n_out_low"] = [c.out_low for c in columns]
+    data["n_out_high"] = [c.out_high for c in columns]
+    data["sum"] = [to_float(c.sum) for c in columns]
+    data["sum_exact"] = [encode(c.sum) for c in columns]
+    data["sum_sq"] = [c.sum_sq for c in columns]
+    data["min"] = [c.low for c in columns]
+    data["max"] = [c.high for c in columns]
+    data["n_new"] = [c.new for c in columns]
+    arrays = [data[f.name] if isinstance(data[f.name], pa.Array) else
+              pa.array(data[f.name], type=f.type) for f in STATS_SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=STATS_SCHEMA)
+
+
+def _lists(values: Sequence[Sequence[int]]) -> pa.Array:
+    """Lists of int64 as one Arrow list array, built from flat numpy arrays."""
+    lengths = np.fromiter((len(v) for v in values), dtype=np.int32, count=len(values))
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int32)]).astype(np.int32)
+    flat = np.fromiter(itertools.chain.from_iterable(values), dtype=np.int64,
+                       count=int(offsets[-1]))
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))
 
 
 def health_table(producer: Producer, chunks: Sequence[ChunkFacts]) -> pa.Table:

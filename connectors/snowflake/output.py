@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -53,6 +53,10 @@ def _options(request: OutputRequest, location: Location) -> OutputOptions:
 
 
 class SnowflakeOutput:
+    @staticmethod
+    def check_options(options: Mapping[str, str]) -> None:
+        parse_options(OutputOptions, options, side="output")
+
     """Stages chunks in a job-specific table, then applies them to the target at once.
 
     Modes (option ``mode``): ``insert`` appends (default); ``create`` makes a new

@@ -13,7 +13,7 @@ from batch.engine.run import _check_complete, run_job
 from batch.engine.spec import JobSpec
 from batch.engine.store import JobRecord, JobStatus, JobStore
 from batch.errors import IncompleteInputError
-from connectors import OutputExistsError
+from connectors import ConnectorConfigError, OutputExistsError
 
 
 @pytest.mark.parametrize("newline", [b"\r", b"\r\n"], ids=["cr-only", "crlf"])
@@ -98,3 +98,31 @@ def test_an_output_that_is_not_the_jobs_is_not_taken_for_it(
     with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):
         run_job(spec.model_copy(update={"resume": True}))
     assert out.read_text() == "someone else's file\n"
+
+
+@pytest.mark.parametrize(("output", "options", "message"), [
+    ("snowflake://acct/db/schema/scores", {"password": "hunter2"},
+     "snowflake output option 'password'"),
+    ("s3://bucket/out.csv", {"endpoint_url": "http://user:hunter2@127.0.0.1:9"},
+     "output option 'endpoint_url'"),
+])
+def test_a_secret_in_an_output_option_is_refused_before_anything_is_recorded(
+        workload, home: Path, tmp_path: Path, output: str, options: dict[str, str],
+        message: str) -> None:  # type: ignore[no-untyped-def]
+    spec = JobSpec(model=str(workload.package), input=str(workload.csv), output=output,
+                   output_options=options, job_id="secret", workers=0)
+    with pytest.raises(ConnectorConfigError, match=message) as caught:
+        run_job(spec)
+    assert "hunter2" not in str(caught.value)
+    assert not (home / "jobs" / "secret").exists()  # no record: nothing holds the secret
+    leaked = [p for p in home.rglob("*") if p.is_file() and b"hunter2" in p.read_bytes()]
+    assert leaked == []
+
+
+def test_recorded_options_never_hold_a_secret() -> None:
+    spec = JobSpec(model="m", input="i", output="o", input_options={"token": "t0k"},
+                   output_options={"endpoint_url": "http://u:pw@h:9000", "key_columns": "id"})
+    recorded = spec.model_dump_json()
+    assert "t0k" not in recorded and ":pw@" not in recorded
+    assert spec.model_dump()["output_options"] == {"endpoint_url": "http://u:***@h:9000",
+                                                   "key_columns": "id"}
