@@ -322,6 +322,23 @@ def open_intake(request: IntakeRequest) -> Intake:
 
 
 @runtime_checkable
+class StagingOutput(Protocol):
+    """An output that can say where a job's unpublished chunks are, and remove them."""
+
+    def staging(self) -> str:
+        """Where the job's staged chunks are (a path or URL, for people)."""
+        ...
+
+    def staged_bytes(self) -> int:
+        """Bytes the job's staged chunks take (0: none)."""
+        ...
+
+    def discard_staging(self) -> None:
+        """Remove the staged chunks; never anything published. Raises on failure."""
+        ...
+
+
+@runtime_checkable
 class ChecksOptions(Protocol):
     """A connector class that validates its options on their own, before it opens."""
 

@@ -36,6 +36,7 @@ import json
 import os
 import posixpath
 import re
+import shutil
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ from connectors.storage import (
 )
 
 SUCCESS = "_SUCCESS"
+MIN_FREE_BYTES = 16 << 20  # a disk with less than this free cannot take an output
 COPY_BLOCK = 8 << 20
 
 
@@ -109,6 +111,8 @@ class FileOutput:
         self._options = options.model_copy(update={"delimiter": delimiter})
         self._local = is_local(self._fs)
         self._path = path.rstrip("/")
+        if self._local:
+            self._check_writable()
         with storage_errors(self.uri, doing="checking the destination", side="output"):
             kind = self._existing()
         self._dir_layout = (request.uri.endswith("/") or self._options.layout == "parts"
@@ -134,6 +138,24 @@ class FileOutput:
         if kind is not None and not self._overwrite:
             with storage_errors(self.uri, doing="checking the destination", side="output"):
                 self._check_destination()
+
+    def _check_writable(self) -> None:
+        """Raises OutputError: the destination's folder cannot hold the output (a file
+        where a folder should be, no permission, no space), said before any work."""
+        folder = posixpath.dirname(self._path)
+        while folder and not os.path.exists(folder):
+            folder = posixpath.dirname(folder)
+        folder = folder or "."
+        if not os.path.isdir(folder):
+            raise OutputError(f"{self.uri}: {folder} is a file, not a folder: the output "
+                              "cannot be written under it")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputError(f"{self.uri}: {folder} cannot be written (permission denied); "
+                              "choose another --output or fix the folder's permissions")
+        free = shutil.disk_usage(folder).free
+        if free < MIN_FREE_BYTES:
+            raise OutputError(f"{self.uri}: no space left on the disk of {folder} "
+                              f"({free:,} bytes free)")
 
     def _existing(self) -> str | None:
         """``"file"`` or ``"directory"`` when something is at the destination, else None."""
@@ -419,6 +441,20 @@ class FileOutput:
     def abort(self) -> None:
         """Drop the staged chunks, best effort: the engine is already raising an error."""
         with contextlib.suppress(Exception):  # botocore's errors are not all OSErrors
+            self._close_merged()
+            self._discard_staging()
+
+    def staging(self) -> str:
+        return self._staging if self._local else self._fs.unstrip_protocol(self._staging)
+
+    def staged_bytes(self) -> int:
+        with storage_errors(self.uri, doing="listing the staged chunks", side="output"):
+            if not self._fs.exists(self._staging):
+                return 0
+            return sum(self._staged().values())
+
+    def discard_staging(self) -> None:
+        with storage_errors(self.uri, doing="removing the staged chunks", side="output"):
             self._close_merged()
             self._discard_staging()
 

@@ -11,6 +11,7 @@ workers read themselves, with the same storage options.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import posixpath
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 
 from connectors.base import IntakeRequest, Progress
 from connectors.chunks import rechunk
+from connectors.error_rows import json_row, line_in_stream, snippet
 from connectors.errors import ConnectorError, InputFormatError, SourceNotFoundError
 from connectors.formats import (
     check_csv_batch,
@@ -113,7 +115,8 @@ class FileIntake:
             try:
                 return self._open_reader(path)
             except pa.ArrowInvalid as exc:
-                raise translate_arrow_error(exc, where, self._header(path)) from exc
+                raise translate_arrow_error(exc, where, self._header(path),
+                                            line=self._error_line(path, str(exc), 0)) from exc
             except (OSError, ValueError) as exc:
                 if isinstance(exc, ConnectorError) or is_store_error(exc):
                     raise
@@ -158,7 +161,8 @@ class FileIntake:
         delimiter = delimiter_for(path, self._options)
         return next(csv.reader(first, delimiter=delimiter), []) if first else []
 
-    def _next_batch(self, path: str, reader: Any) -> pa.RecordBatch | None:
+    def _next_batch(self, path: str, reader: Any, done: int) -> pa.RecordBatch | None:
+        """The next batch of ``path``, ``done`` rows of it read so far."""
         where = self._where(path)
         with storage_errors(where, doing="reading the input", side="input"):
             try:
@@ -166,14 +170,32 @@ class FileIntake:
             except StopIteration:
                 return None
             except pa.ArrowInvalid as exc:
-                raise translate_arrow_error(exc, where, reader.schema.names) from exc
+                line = self._error_line(path, str(exc), done)
+                raise translate_arrow_error(exc, where, reader.schema.names, line=line) from exc
             except OSError as exc:  # a broken gzip stream, a truncated file
                 if isinstance(exc, ConnectorError) or is_store_error(exc):
                     raise
                 raise InputFormatError(f"{where}: cannot read as {self._format}: {exc}") from exc
 
+    def _error_line(self, path: str, message: str, done: int) -> int | None:
+        """The file line of the row a parse error is about (found on error only): JSON
+        errors count rows within the block, CSV errors quote the row."""
+        if self._format == "jsonl":
+            row = json_row(message)
+            return None if row is None else done + row + 1
+        text = snippet(message)
+        if text is None:
+            return None
+        with contextlib.suppress(OSError, ValueError), self._fs.open(path, "rb") as raw:
+            _, gz = split_compression(path, self._options)
+            stream = pa.CompressedInputStream(raw, "gzip") if gz else raw
+            return line_in_stream(stream, text)
+        return None
+
     def _file_batches(self, path: str, reader: Any) -> Iterator[pa.RecordBatch]:
-        while (batch := self._next_batch(path, reader)) is not None:
+        done = 0
+        while (batch := self._next_batch(path, reader, done)) is not None:
+            done += batch.num_rows
             if self._format == "csv":
                 check_csv_batch(batch, self._where(path), self._rows,
                                 newlines_ok=self._options.newlines_in_values)

@@ -20,6 +20,7 @@ import pyarrow.json as pjson
 import pyarrow.parquet as pq
 from pydantic import ConfigDict, Field, ValidationError
 
+from connectors.error_rows import without_json_row, without_row
 from connectors.errors import ConnectorConfigError, InputFormatError, config_error
 from connectors.storage import StorageOptions
 
@@ -160,10 +161,12 @@ _COLUMN_NO = re.compile(r"In CSV column #(\d+): ")
 
 
 def translate_arrow_error(
-    exc: Exception, path: str, header: Sequence[str] = ()
+    exc: Exception, path: str, header: Sequence[str] = (), *, line: int | None = None
 ) -> InputFormatError:
-    """Turn a pyarrow parse error into a message that names the file and the fix."""
+    """Turn a pyarrow parse error into a message that names the file, the line (when the
+    caller found it: see :mod:`connectors.error_rows`) and the fix, without the raw row."""
     msg = str(exc).strip()
+    at = f" at line {line:,}" if line is not None else ""
     m = _COLUMN_NO.search(msg)
     column = ""
     if m:
@@ -180,16 +183,17 @@ def translate_arrow_error(
         )
     if "CSV parse error" in msg:
         return InputFormatError(
-            f"{path}: {msg}; check the delimiter (--delimiter) and quoting (--quotechar)"
+            f"{path}: {without_row(msg)}{at}; check the delimiter (--delimiter) and quoting "
+            "(--quotechar)"
         )
     if "JSON parse error" in msg or "JSON" in msg:
-        return InputFormatError(f"{path}: {msg}")
+        return InputFormatError(f"{path}: {without_json_row(msg)}{at}")
     if "conversion error" in msg:
         where = f"{column}: " if column else ""
         return InputFormatError(
             f"{path}: {where}{msg}; the column's type was inferred from the first rows"
         )
-    return InputFormatError(f"{path}: cannot read: {msg}")
+    return InputFormatError(f"{path}: cannot read{at}: {without_row(msg)}")
 
 
 def part_suffix(fmt: Format, gz: bool) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
+from connectors.error_rows import line_in, lines_before, snippet
 from connectors.formats import FileOptions, check_csv_batch, translate_arrow_error
 from connectors.storage import open_filesystem, storage_errors
 
@@ -74,13 +75,25 @@ class CsvRange:
                     strings_can_be_null=True),
             )
         except pa.ArrowInvalid as exc:
-            raise translate_arrow_error(exc, self.where(), names) from exc
+            shown = self.uri.removeprefix("file://")
+            raise translate_arrow_error(exc, shown, names, line=self._line(fs, path, data,
+                                                                         str(exc))) from exc
         batches = table.combine_chunks().to_batches()
         batch = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=self.schema)
         # one row per line means no value spans lines: skip the per-value search for one
         lines = data.count(self.newline) + (1 if data and not data.endswith(self.newline) else 0)
         check_csv_batch(batch, self.where(), 0, newlines_ok=batch.num_rows == lines)
         return batch
+
+    def _line(self, fs: Any, path: str, data: bytes, message: str) -> int | None:
+        """The file line of the row a parse error quotes: the lines before this range
+        (counted now, on error only) and the row's line within it."""
+        text = snippet(message)
+        within = line_in(data, text, self.newline) if text else None
+        if within is None:
+            return None
+        with fs.open(path, "rb") as f:
+            return lines_before(f, self.start, self.newline) + within
 
 
 def header_end(fs: Any, path: str) -> tuple[int, bytes] | None:

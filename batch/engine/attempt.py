@@ -24,7 +24,15 @@ from batch.models.onnx_fastpath import model_path
 from batch.models.package import ModelPackage
 from batch.monitoring.baseline import Baseline, read_baseline
 from batch.scoring.columns import ScoringOptions
-from connectors import Output, Progress, check_output_options, check_uri
+from connectors import (
+    Output,
+    OutputRequest,
+    Progress,
+    check_output_options,
+    check_uri,
+    open_output,
+    scheme_of,
+)
 
 ProgressCallback = Callable[[Progress, JobReport], None]
 _RESUME_KEYS = ("input", "output", "input_options", "output_options", "passthrough",
@@ -68,6 +76,31 @@ def check_uris(spec: JobSpec) -> None:
     check_output_options(spec.output, spec.output_options)
 
 
+def check_destination(spec: JobSpec, job_id: str) -> None:
+    """Open the output (and the quarantine) as the job will, and let go of them: their
+    checks (exists without --overwrite, a missing bucket, a folder that cannot be
+    written) run in milliseconds, before the pre-flight scores anything.
+
+    Raises:
+        OutputExistsError, OutputError, ConnectorConfigError and the store's errors.
+    """
+    targets = [(spec.output, dict(spec.output_options), job_id)]
+    if spec.quarantine:
+        targets.append((spec.quarantine, quarantine_options(spec), job_id + "-quarantine"))
+    for uri, options, name in targets:
+        open_output(OutputRequest(uri=uri, options=options, overwrite=spec.overwrite,
+                                  job_id=name))
+
+
+def quarantine_options(spec: JobSpec) -> dict[str, str]:
+    """The quarantine's options: the output's storage options (endpoint, profile, ...)
+    when it lives in the same kind of store, none of its format options."""
+    assert spec.quarantine is not None
+    same_store = scheme_of(spec.quarantine) == scheme_of(spec.output)
+    return {k: v for k, v in spec.output_options.items()
+            if same_store and k not in ("format", "layout", "mode", "key_columns")}
+
+
 def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStore,
             workers: JobWorkers, previous: JobRecord | None = None) -> Attempt:
     """Check ``spec`` against the job's record (``previous``), pre-flight it, record it as
@@ -84,6 +117,8 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
                           "to continue it, or choose another --job-id")
     if previous is not None:
         _check_same(previous, spec, package)
+    else:  # an output that exists or cannot be written fails now, before any scoring
+        check_destination(spec, job_id)
     check, scorer, fast_model = _preflight(spec, package, previous, store=store,
                                            workers=workers)
     if fast_model is not None and spec.executor == "dask" and spec.dask_address:

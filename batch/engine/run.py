@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import time
@@ -25,7 +26,13 @@ from typing import Any
 import pyarrow as pa
 
 from batch.deployments import resolve_model
-from batch.engine.attempt import Attempt, ProgressCallback, check_uris, prepare
+from batch.engine.attempt import (
+    Attempt,
+    ProgressCallback,
+    check_uris,
+    prepare,
+    quarantine_options,
+)
 from batch.engine.chunks import (
     Chunks,
     check_unchanged,
@@ -41,19 +48,20 @@ from batch.engine.spec import JobSpec, new_job_id
 from batch.engine.store import ChunkRecord, JobStatus, JobStore
 from batch.engine.workers import JobWorkers
 from batch.engine.writer import OrderedWriter
-from batch.errors import ErrorBudgetExceeded, IncompleteInputError
+from batch.errors import BatchPredError, ErrorBudgetExceeded, IncompleteInputError
 from batch.models.package import ModelPackage
 from batch.scoring.columns import STATUS_COLUMN, output_schema
 from connectors import (
+    ConnectorError,
     EncodingOutput,
     IntakeRequest,
     Output,
     OutputRequest,
     Receipt,
     RecognisingOutput,
+    StagingOutput,
     open_intake,
     open_output,
-    scheme_of,
 )
 
 __all__ = ["JobPlan", "plan_job", "run_job", "score"]
@@ -106,6 +114,7 @@ def run_job(
                 run.record.status = JobStatus.FAILED
                 run.record.error = f"{type(exc).__name__}: {exc}"
                 store.save(run.record)
+                _point_at_staging(run, exc)
                 raise
             finally:
                 store.close_manifest()
@@ -116,6 +125,25 @@ def run_job(
         _finish(run, memory.peak_bytes).status = JobStatus.RUNNING
         return run.report
     return run.report
+
+
+def _point_at_staging(run: Attempt, exc: BaseException) -> None:
+    """End the error's message with where the chunks staged so far are kept, and how to
+    resume or remove them (nothing is said when nothing was staged)."""
+    if not isinstance(exc, BatchPredError | ConnectorError) or isinstance(
+            exc, ErrorBudgetExceeded | IncompleteInputError):  # those drop their staging
+        return
+    kept = []
+    for out in run.outputs:
+        if isinstance(out, StagingOutput):
+            with contextlib.suppress(Exception):  # a store that is down: say nothing more
+                if out.staged_bytes():
+                    kept.append(out.staging())
+    if kept:
+        job = run.record.job_id
+        exc.args = (f"{exc} (the chunks staged so far are kept in {', '.join(kept)}: run the "
+                    f"job again with --job-id {job} --resume, or remove them with "
+                    f"`batchpred job discard {job}`)",)
 
 
 def _finish(run: Attempt, peak_bytes: int) -> JobReport:
@@ -148,11 +176,7 @@ def _open_output(uri: str, run: Attempt, suffix: str = "", *,
     """The output, or (``suffix``) the quarantine: it shares the output's options (endpoint,
     profile, ...) when it lives in the same kind of store. ``overwrite``: instead of the
     job's own setting."""
-    options = dict(run.spec.output_options)
-    if suffix:
-        same_store = scheme_of(uri) == scheme_of(run.spec.output)
-        options = {k: v for k, v in options.items()
-                   if same_store and k not in ("format", "layout", "mode", "key_columns")}
+    options = quarantine_options(run.spec) if suffix else dict(run.spec.output_options)
     return open_output(OutputRequest(
         uri=uri, options=options, overwrite=run.spec.overwrite if overwrite is None else overwrite,
         job_id=run.record.job_id + suffix))

@@ -53,10 +53,6 @@ def _options(request: OutputRequest, location: Location) -> OutputOptions:
 
 
 class SnowflakeOutput:
-    @staticmethod
-    def check_options(options: Mapping[str, str]) -> None:
-        parse_options(OutputOptions, options, side="output")
-
     """Stages chunks in a job-specific table, then applies them to the target at once.
 
     Modes (option ``mode``): ``insert`` appends (default); ``create`` makes a new
@@ -73,6 +69,10 @@ class SnowflakeOutput:
     job id already committed to this target (in ``BATCHPRED_COMMITS``) is not
     applied again. Details: :mod:`connectors.snowflake.staging`, :mod:`.publish`.
     """
+
+    @staticmethod
+    def check_options(options: Mapping[str, str]) -> None:
+        parse_options(OutputOptions, options, side="output")
 
     def __init__(self, request: OutputRequest) -> None:
         self.uri = request.uri

@@ -193,3 +193,46 @@ def test_byte_ranges_cut_at_every_kind_of_line_end(tmp_path: Path, newline: str)
     ids = [i for batch in rows for i in batch.column("id").to_pylist()]
     assert ids == list(range(1, 2001))  # every row once, in order, none lost
     assert rows[0].column("cat").to_pylist()[:3] == ["b", "c", "a"]  # no "\r" in values
+
+
+def _bad_csv(tmp_path: Path) -> Path:
+    """Beyond the reader's first block (what opening the input parses)."""
+    lines = ["id,x,cat", *(f"{i},{i / 7},{'abc'[i % 3]}" for i in range(1, 600_001))]
+    lines[520_000] = '520000,"broken,a'  # file line 520,001: a quote that never ends
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_csv_parse_error_names_the_line_in_the_file_streamed(tmp_path: Path) -> None:
+    with pytest.raises(InputFormatError) as caught:
+        read_all(str(_bad_csv(tmp_path)), chunk_rows=5_000)
+    text = str(caught.value)
+    assert "at line 520,001" in text and '"broken' not in text and "\n" not in text
+    assert "Row #" not in text
+
+
+def test_a_csv_parse_error_names_the_line_in_the_file_in_byte_ranges(tmp_path: Path) -> None:
+    intake = open_intake(IntakeRequest(uri=str(_bad_csv(tmp_path)), chunk_rows=5_000))
+    try:
+        ranges = intake.byte_ranges(1_000_000)
+    finally:
+        intake.close()
+    assert ranges is not None
+    messages = []
+    for r in ranges:
+        try:
+            r.read()
+        except InputFormatError as exc:
+            messages.append(str(exc))
+    (text,) = messages
+    assert "at line 520,001" in text and '"broken' not in text and "Row #" not in text
+
+
+def test_a_json_lines_error_names_the_line_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    rows = [f'{{"id": {i}, "x": {i / 7}}}' for i in range(200_000)]
+    rows[147_500] = rows[147_500][:-1]
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputFormatError, match="at line 147,501$"):
+        read_all(str(path), chunk_rows=5_000)

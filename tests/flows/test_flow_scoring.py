@@ -172,12 +172,17 @@ def test_a_bad_output_option_fails_at_once_with_no_retry(
     with pytest.raises(ConnectorConfigError, match="compresion"):
         state.result()
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[_flow_run_id(state)])),
-            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="score")),
-            sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=10)
-    assert [(r.run_count, r.state_name) for r in runs] == [(1, "Failed")]
+        def runs(name: str) -> list[tuple[int, str | None]]:
+            found = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[_flow_run_id(state)])),
+                task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=name)),
+                sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=10)
+            return [(r.run_count, r.state_name) for r in found]
+
+        # refused with the job's other checks, before its pre-flight: nothing scored
+        assert runs("plan") == [(1, "Failed")] and runs("score") == []
     assert not (tmp_path / "out.csv").exists()
+    assert not (home / "jobs" / "bad-option-1").exists()
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from batch.engine.run import _check_complete, run_job
 from batch.engine.spec import JobSpec
 from batch.engine.store import JobRecord, JobStatus, JobStore
 from batch.errors import IncompleteInputError
-from connectors import ConnectorConfigError, OutputExistsError
+from connectors import ConnectorConfigError, OutputError, OutputExistsError
 
 
 @pytest.mark.parametrize("newline", [b"\r", b"\r\n"], ids=["cr-only", "crlf"])
@@ -126,3 +126,24 @@ def test_recorded_options_never_hold_a_secret() -> None:
     assert "t0k" not in recorded and ":pw@" not in recorded
     assert spec.model_dump()["output_options"] == {"endpoint_url": "http://u:***@h:9000",
                                                    "key_columns": "id"}
+
+
+def test_an_existing_or_impossible_output_fails_before_the_preflight(
+        workload, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    taken = tmp_path / "taken.csv"
+    taken.write_text("keep me\n")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    cases = [(str(taken), OutputExistsError, "already exists; pass --overwrite"),
+             (f"{blocker}/sub/out.csv", OutputError, "is a file, not a folder")]
+    for output, error, message in cases:
+        spec = JobSpec(model=str(workload.package), input=str(workload.csv), output=output,
+                       job_id="early", workers=0, preflight_rows=50_000)
+        started = time.perf_counter()
+        with pytest.raises(error, match=message):
+            run_job(spec)
+        assert time.perf_counter() - started < 1.0  # no pre-flight scoring first
+        assert not (home / "jobs" / "early").exists()
+    assert taken.read_text() == "keep me\n"
