@@ -26,6 +26,7 @@ from connectors.chunks import rechunk
 from connectors.error_rows import json_row, line_in_stream, snippet
 from connectors.errors import ConnectorError, InputFormatError, SourceNotFoundError
 from connectors.formats import (
+    BLOCK_SIZE,
     check_csv_batch,
     csv_reader,
     delimiter_for,
@@ -40,6 +41,16 @@ from connectors.row_groups import RowGroup, plan_row_groups
 from connectors.storage import is_store_error, open_filesystem, storage_errors
 
 READ_BLOCK = 8 << 20  # read-ahead per request on object stores: memory stays flat
+
+
+def _check_unique(names: list[str], where: str) -> None:
+    """Raises InputFormatError: a header names a column more than once."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise InputFormatError(f"{where}: the header names column {name!r} twice "
+                                   f"(columns {seen[name] + 1} and {i + 1}); rename one")
+        seen[name] = i
 
 
 def _is_data_file(root: str, path: str) -> bool:
@@ -113,14 +124,45 @@ class FileIntake:
         where = self._where(path)
         with storage_errors(where, doing="opening the input", side="input"):
             try:
-                return self._open_reader(path)
+                reader = self._open_reader(path)
             except pa.ArrowInvalid as exc:
+                self._explain(path, where)
                 raise translate_arrow_error(exc, where, self._header(path),
                                             line=self._error_line(path, str(exc), 0)) from exc
             except (OSError, ValueError) as exc:
                 if isinstance(exc, ConnectorError) or is_store_error(exc):
                     raise
+                self._explain(path, where)
                 raise InputFormatError(f"{where}: cannot read as {self._format}: {exc}") from exc
+        _check_unique(reader.schema.names, where)
+        return reader
+
+    def _explain(self, path: str, where: str) -> None:
+        """Raise the error that says what the file really is, when its first bytes say
+        it: Parquet or gzip under a text name, or one long line with no line break."""
+        if self._format == "parquet":
+            return
+        try:
+            with self._fs.open(path, "rb") as f:
+                head = f.read(4)
+            size = self._fs.size(path)
+        except OSError:
+            return
+        _, gz = split_compression(path, self._options)
+        if head == b"PAR1":
+            raise InputFormatError(f"{where}: this looks like Parquet, not {self._format}: "
+                                   "pass --input-format parquet (or name it .parquet)")
+        if head[:2] == b"\x1f\x8b" and not gz:
+            raise InputFormatError(f"{where}: this looks gzip-compressed: name it "
+                                   f"{posixpath.basename(path)}.gz or pass --input-option "
+                                   "compression=gzip")
+        if size and self._format == "csv" and not gz:
+            with self._fs.open(path, "rb") as f:
+                start = f.read(BLOCK_SIZE)
+            if b"\n" not in start and b"\r" not in start:
+                raise InputFormatError(f"{where}: no line break in its first "
+                                       f"{len(start):,} bytes ({size:,} in all): a CSV file's "
+                                       "header line ends with one; is this a CSV file?")
 
     def _open_reader(self, path: str) -> Any:
         if self._format == "parquet":

@@ -129,6 +129,16 @@ _KWARGS: dict[str, Callable[[StorageOptions], dict[str, Any]]] = {
 _GIVEN_ONLY = ("endpoint_url", "anon", "profile", "region", "requester_pays")
 
 
+_AWS = ("the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE) or the "
+        "'profile' option")
+_CREDENTIALS = {"s3": _AWS, "s3a": _AWS,
+                "gs": "GOOGLE_APPLICATION_CREDENTIALS or gcloud's default credentials",
+                "gcs": "GOOGLE_APPLICATION_CREDENTIALS or gcloud's default credentials",
+                "abfs": "the environment (AZURE_STORAGE_ACCOUNT_KEY, ...) or az login",
+                "az": "the environment (AZURE_STORAGE_ACCOUNT_KEY, ...) or az login"}
+_OTHER_CREDENTIALS = "the environment or the store's own configuration files"
+
+
 def check_uri(uri: str) -> None:
     """Refuse a URI with credentials in it.
 
@@ -136,15 +146,14 @@ def check_uri(uri: str) -> None:
         CredentialsInUriError: ``user[:secret]@`` in the URI; the message masks it.
     """
     proto = scheme_of(uri)
-    if proto in ("", "file", "local"):
-        return
+    if proto in ("", "file", "local", "snowflake"):  # a Snowflake URI names its user; the
+        return  # Snowflake connector refuses a password in it
     netloc = uri.partition("://")[2].partition("/")[0]
     if "@" in netloc:
         masked = f"{proto}://***@{netloc.rpartition('@')[2]}/..."
         raise CredentialsInUriError(
-            f"{masked}: credentials in the URI are not accepted; remove them and use the "
-            "environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE) or the "
-            "'profile' option"
+            f"{masked}: credentials in the URI are not accepted; remove them and use "
+            f"{_CREDENTIALS.get(proto, _OTHER_CREDENTIALS)}"
         )
 
 

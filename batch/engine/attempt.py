@@ -74,6 +74,12 @@ def check_uris(spec: JobSpec) -> None:
         if uri:
             check_uri(uri)
     check_output_options(spec.output, spec.output_options)
+    if spec.monitoring_store_options:
+        from batch.monitoring.stage import store_options
+
+        store_options(spec.monitoring_store_options)
+        if spec.monitoring_store is None:
+            raise ConfigError("--monitoring-store-option is given without --monitoring-store")
 
 
 def check_destination(spec: JobSpec, job_id: str) -> None:

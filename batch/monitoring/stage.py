@@ -59,8 +59,12 @@ def open_store(settings: DeploymentSettings, uri: str | None = None,
         ConnectorConfigError: bad storage options.
     """
     home = (registry or DeploymentRegistry()).home
+    given = store_options(options or {})  # checked even when they would go unused
     if uri is not None:
-        return MonitoringStore(uri, store_options(options or {}))
+        return MonitoringStore(uri, given)
+    if options:
+        raise ConfigError("store options are given without the store they are for: pass "
+                          "the store's URI too (--store or --monitoring-store)")
     if settings.monitoring_store is not None:
         return MonitoringStore(settings.monitoring_store,
                                store_options(settings.monitoring_store_options))
