@@ -10,6 +10,7 @@ stats of any split of the same rows into chunks are identical.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -161,7 +162,10 @@ def _count(profile: NumericProfile | CategoricalProfile, values: np.ndarray,
     filled = one.filled  # a scratch array: use it before the next tally
     bound = None if one.low is None or one.high is None else max(-one.low, one.high)
     total = exact_sum(filled, bound=bound) - one.missing * units(one.filler)
-    squares = float(np.dot(filled, filled)) - one.missing * one.filler ** 2
+    with np.errstate(over="ignore", invalid="ignore"):  # squares of 1e300: infinite
+        squares = float(np.dot(filled, filled)) - one.missing * float(
+            np.float64(one.filler) * one.filler)
+    squares = math.inf if math.isnan(squares) else squares
     coarse = coarser_counts(one.counts, edges, profile.edges)  # deciles from the sketch
     counts = coarse if coarse is not None else numeric_counts(x, profile.edges)
     return ColumnStats(

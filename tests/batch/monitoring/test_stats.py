@@ -82,3 +82,15 @@ def test_stats_of_two_baselines_never_merge(logistic_package, baseline, scoring_
     other = ChunkStats("0" * 64, stats.rows, stats.columns)
     with pytest.raises(ConfigError, match="cannot merge with stats of baseline"):
         stats.merge(other)
+
+
+def test_huge_and_tiny_values_count_without_overflow() -> None:
+    from batch.monitoring.baseline import numeric_profile
+    from batch.monitoring.stats import _count
+
+    profile = numeric_profile("x", np.random.default_rng(2).normal(0, 1, 5_000))
+    x = np.array([1e300, np.nan, -1e300, 5e-324, 1.0, np.inf])
+    stats = _count(profile, x)
+    assert stats.missing == 2 and stats.out_low == 1 and stats.out_high == 1
+    assert stats.mean == pytest.approx((1.0 + 5e-324) / 4)  # the exact sum: 1e300s cancel
+    assert stats.sum_sq == float("inf")
