@@ -11,13 +11,23 @@ from __future__ import annotations
 
 import click
 
-from batch.cli import baselines, deployments, jobs, monitoring, packages, quickstart, score
+from batch.cli import (
+    baselines,
+    deployments,
+    jobs,
+    monitoring,
+    packages,
+    quickstart,
+    score,
+    serve,
+)
 from batch.cli.context import CliContext, JobRunner
 from batch.cli.group import BatchpredGroup
 
 COMMANDS: tuple[click.Command, ...] = (
     score.score, jobs.job, packages.package, baselines.baseline, deployments.deploy,
     quickstart.quickstart, monitoring.drift, monitoring.report, monitoring.monitoring,
+    serve.serve,
 )
 
 __all__ = ["COMMANDS", "BatchpredGroup", "CliContext", "JobRunner"]

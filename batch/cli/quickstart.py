@@ -92,4 +92,5 @@ def run_quickstart(
     echo(summary_line(report))
     echo(f"try: batchpred score --model {DEPLOYMENT} --input {root / 'credit_score.csv'} "
          f"--output predictions.parquet --passthrough loan_id")
+    echo(f"and: batchpred drift {DEPLOYMENT}   (its rows against the training data's)")
     return report

@@ -49,3 +49,6 @@ def test_quickstart_small(batchpred, tmp_path: Path) -> None:
     assert scored.num_rows == 5000
     assert scored.column("loan_id").to_pylist() == list(range(1, 5001))
     assert "credit-risk" in batchpred("deploy", "list").stdout
+    drift = batchpred("drift", "credit-risk")  # the quickstart's job was watched
+    assert drift.returncode == 0, drift.stderr
+    assert "5,000 rows from 1 job(s)" in drift.stdout and "and: batchpred drift" in res.stdout

@@ -1,0 +1,83 @@
+"""``batchpred serve``: the real-time HTTP shim, in this process (one worker).
+
+``--model PKG`` serves one package at ``/predictions``; without it, the home's
+deployments (or the ``--deployment`` ones) are served at ``/deployments/{id}/...``.
+FastAPI, uvicorn and the engine load inside the command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from batch.errors import ConfigError
+
+if TYPE_CHECKING:
+    from batch.server import ServedModel
+
+
+@click.command()
+@click.option("--model", metavar="PKG", help="Serve this package alone (single-model mode).")
+@click.option("--deployment", "deployments", multiple=True, metavar="NAME",
+              help="Serve this deployment (repeatable; default: every deployment).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--lazy", is_flag=True, help="Load each model on its first request instead of "
+              "at start.")
+@click.option("--max-payload-mb", type=click.FloatRange(min=0, min_open=True), default=50.0,
+              show_default=True, help="Largest request body (after gzip), in MB.")
+def serve(**kw: Any) -> None:
+    """Serve predictions over HTTP (Portable Prediction Server API)."""
+    from batch.server import ServedModels, ServerConfig, create_app
+
+    if kw["model"] and kw["deployments"]:
+        raise ConfigError("give --model PKG or --deployment NAME, not both")
+    served = _single(kw["model"]) if kw["model"] else _deployments(kw["deployments"])
+    models = ServedModels(served, _cache(len(served)), lazy=kw["lazy"])
+    config = ServerConfig(single=bool(kw["model"]), max_payload_mb=kw["max_payload_mb"])
+    _run(create_app(models, config), kw["host"], kw["port"])
+
+
+def _single(path: str) -> list[ServedModel]:
+    from batch.models.package import open_package
+    from batch.server import ServedModel
+
+    package = open_package(path)
+    return [ServedModel(package.manifest.name, package)]
+
+
+def _deployments(names: Sequence[str]) -> list[ServedModel]:
+    from batch.deployments import DeploymentRegistry
+    from batch.server import ServedModel
+
+    registry = DeploymentRegistry()
+    chosen = list(dict.fromkeys(names)) or [d.name for d in registry.list()]
+    if not chosen:
+        raise ConfigError(f"no deployments in {registry.home}; create one with "
+                          "`batchpred deploy create NAME --model PKG`, or pass --model PKG")
+    return [ServedModel(name, registry.package(name)) for name in chosen]
+
+
+def _cache(models: int) -> Any:
+    from batch.models.cache import DEFAULT_MAXSIZE, configure_process_cache
+
+    # every served model stays loaded: none is evicted by another's request
+    return configure_process_cache(max(DEFAULT_MAXSIZE, models))
+
+
+def _run(app: Any, host: str, port: int) -> None:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                bound = self.servers[0].sockets[0].getsockname()[1] if self.servers else port
+                click.echo(f"serving on http://{host}:{bound}", err=True)
+
+    config = uvicorn.Config(app, host=host, port=port, workers=1, log_level="warning",
+                            access_log=False)
+    Server(config).run()

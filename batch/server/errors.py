@@ -1,0 +1,45 @@
+"""Errors of the HTTP shim: what a request can get wrong, and models still loading.
+
+They hang under the engine's root, so the shim's one mapping to status codes
+(:mod:`batch.server.status`) decides by type alone::
+
+    BatchPredError
+    ├── RequestError(ValueError)             a request the shim cannot take (400)
+    │   ├── PayloadFormatError               a body that does not parse, or holds no rows (400)
+    │   ├── QueryArgumentError               a bad query argument (400)
+    │   ├── PayloadTooLargeError             a body over the payload limit (413)
+    │   └── UnsupportedMediaTypeError        a content type or encoding not taken (415)
+    └── ModelsLoadingError(RuntimeError)     the model is still loading: retry later (503)
+"""
+
+from __future__ import annotations
+
+from batch.errors import BatchPredError
+
+
+class RequestError(BatchPredError, ValueError):
+    """A request the shim cannot take; the message names the argument, column or limit."""
+
+
+class PayloadFormatError(RequestError):
+    """The body is not the CSV or JSON it claims to be, or it holds no rows."""
+
+
+class QueryArgumentError(RequestError):
+    """A query argument has a bad value or clashes with another."""
+
+
+class PayloadTooLargeError(RequestError):
+    """The body (or what it decompresses to) is over the payload limit."""
+
+
+class UnsupportedMediaTypeError(RequestError):
+    """A content type, charset or content encoding the shim does not read."""
+
+
+class ModelsLoadingError(BatchPredError, RuntimeError):
+    """The model is still loading; ``retry_after`` says in how many seconds to ask again."""
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,77 @@
+"""Fixtures: a real ``batchpred serve`` subprocess and the packages it serves.
+
+``server`` serves two deployments created with ``batchpred deploy create`` (the
+credit model and the multiclass segment model) with a payload limit of
+:data:`MAX_PAYLOAD_MB`; ``slow_server`` serves one python-hooks package whose
+``load_model`` takes :data:`SLOW_LOAD` seconds, to see the server before it is ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import batchpred_cli
+import joblib
+import pyarrow.csv as pcsv
+import pytest
+from server_harness import MAX_PAYLOAD_MB, SLOW_LOAD, Credit, Server, start_server, stop
+
+from batch.cli.sample_data import TARGET, credit_table, train_model
+from batch.models.builder import PackageSpec, create_package
+
+
+@pytest.fixture(scope="module")
+def credit(tmp_path_factory: pytest.TempPathFactory) -> Credit:
+    root = tmp_path_factory.mktemp("serve-credit")
+    train = credit_table(2000, seed=7)
+    pcsv.write_csv(train, root / "train.csv")
+    estimator = train_model(train)
+    joblib.dump(estimator, root / "model.joblib")
+    package = create_package(root / "pkg", PackageSpec(
+        artifact=root / "model.joblib", training_data=str(root / "train.csv"), target=TARGET,
+        positive_class="yes", name="credit-risk", association_id="loan_id",
+    ))
+    return Credit(package.path, estimator, credit_table(300, seed=8).drop_columns([TARGET]))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, credit: Credit,
+           multiclass_package: Any) -> Iterator[Server]:
+    home = tmp_path_factory.mktemp("serve-home")
+    for name, package in (("credit", credit.package), ("segment", multiclass_package.path)):
+        done = batchpred_cli.run("deploy", "create", name, "--model", str(package), home=home)
+        assert done.returncode == 0, done.stderr
+    running = start_server(home, "--max-payload-mb", str(MAX_PAYLOAD_MB),
+                           ready=lambda r: r.status_code == 200)
+    yield running
+    stop(running)
+
+
+SLOW_HOOKS = f'''\
+"""Custom-model hooks around a joblib pipeline that take {SLOW_LOAD} s to load."""
+import time
+from pathlib import Path
+
+import joblib
+import pandas as pd
+
+
+def load_model(path):
+    time.sleep({SLOW_LOAD})
+    return joblib.load(Path(path) / "model.joblib")
+
+
+def score(frame, model, **kwargs):
+    return pd.DataFrame(model.predict_proba(frame), columns=[str(c) for c in model.classes_])
+'''
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory: pytest.TempPathFactory,
+                make_hooks_package: Callable[[str, str], Any]) -> Iterator[Server]:
+    package = make_hooks_package("credit-slow", SLOW_HOOKS)
+    home = tmp_path_factory.mktemp("serve-slow-home")
+    running = start_server(home, "--model", str(package.path), ready=lambda r: True)
+    yield running
+    stop(running)
