@@ -29,6 +29,15 @@ if TYPE_CHECKING:
               "at start.")
 @click.option("--max-payload-mb", type=click.FloatRange(min=0, min_open=True), default=50.0,
               show_default=True, help="Largest request body (after gzip), in MB.")
+@click.option("--monitoring/--no-monitoring", default=True, show_default=True,
+              help="Publish the requests' monitoring records (counted off the request "
+              "path) to each deployment's monitoring store.")
+@click.option("--monitoring-store", metavar="URI", help="The store for every served model "
+              "(default: each deployment's setting, else <home>/monitoring).")
+@click.option("--flush-seconds", type=click.FloatRange(min=0.1), default=10.0,
+              show_default=True, help="Publish the records at least this often.")
+@click.option("--flush-rows", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="... or once this many rows were scored.")
 def serve(**kw: Any) -> None:
     """Serve predictions over HTTP (Portable Prediction Server API)."""
     from batch.server import ServedModels, ServerConfig, create_app
@@ -38,7 +47,23 @@ def serve(**kw: Any) -> None:
     served = _single(kw["model"]) if kw["model"] else _deployments(kw["deployments"])
     models = ServedModels(served, _cache(len(served)), lazy=kw["lazy"])
     config = ServerConfig(single=bool(kw["model"]), max_payload_mb=kw["max_payload_mb"])
-    _run(create_app(models, config), kw["host"], kw["port"])
+    recorder = _recorder(served, kw) if kw["monitoring"] else None
+    _run(create_app(models, config, recorder), kw["host"], kw["port"])
+
+
+def _recorder(served: Sequence[ServedModel], kw: dict[str, Any]) -> Any:
+    """The requests' recorder: each model's store and baseline (health only without one)."""
+    from batch.monitoring.baseline import read_baseline
+    from batch.monitoring.stage import open_store, settings_of
+    from batch.server.recorder import RequestRecorder, Watched
+
+    watched = {}
+    for model in served:
+        store = open_store(settings_of(model.name), kw["monitoring_store"])
+        watched[model.name] = Watched(model.name, model.package.digest, store,
+                                      read_baseline(model.package))
+    return RequestRecorder(watched, flush_rows=kw["flush_rows"],
+                           flush_seconds=kw["flush_seconds"])
 
 
 def _single(path: str) -> list[ServedModel]:

@@ -91,9 +91,21 @@ class ChunkFacts:
     index: int
     rows: int
     failed: int
-    seconds: float  # the worker's time on it
+    seconds: float  # the worker's time on it (requests: their time in all)
     ended_at: datetime
     stats: ChunkStats | None
+    # requests (real-time traffic): their count, latencies and errors; a batch chunk
+    # is one observation of latency, its failed rows its user errors
+    requests: int = 0
+    latency: tuple[int, ...] | None = None  # on LATENCY_EDGES, one more for the top
+    user_errors: int | None = None
+    server_errors: int = 0
+
+
+def latency_counts(seconds: Sequence[float]) -> np.ndarray:
+    """Counts of ``seconds`` on :data:`LATENCY_EDGES` (and one above the last)."""
+    index = np.searchsorted(LATENCY_EDGES, np.asarray(seconds, dtype=np.float64), side="right")
+    return np.bincount(index, minlength=len(LATENCY_EDGES) + 1).astype(np.int64)
 
 
 def hour_of(ts: datetime) -> datetime:
@@ -145,20 +157,20 @@ def _lists(values: Sequence[Sequence[int]]) -> pa.Array:
 
 
 def health_table(producer: Producer, chunks: Sequence[ChunkFacts]) -> pa.Table:
-    """One ``health`` row per chunk: a batch chunk is one observation of latency."""
+    """One ``health`` row per chunk (of a job) or micro-chunk (of requests)."""
     rows: dict[str, list[object]] = {f.name: [] for f in HEALTH_SCHEMA}
     for chunk in chunks:
         _who(rows, producer, chunk)
         rows["rows_in"].append(chunk.rows)
         rows["rows_scored"].append(chunk.rows - chunk.failed)
         rows["rows_failed"].append(chunk.failed)
-        rows["requests"].append(0)
+        rows["requests"].append(chunk.requests)
         rows["exec_seconds"].append(chunk.seconds)
-        latency = np.zeros(len(LATENCY_EDGES) + 1, dtype=np.int64)
-        latency[int(np.searchsorted(LATENCY_EDGES, chunk.seconds, side="right"))] += 1
-        rows["latency_counts"].append(latency.tolist())
-        rows["user_errors"].append(chunk.failed)
-        rows["server_errors"].append(0)
+        rows["latency_counts"].append(list(chunk.latency) if chunk.latency is not None
+                                      else latency_counts([chunk.seconds]).tolist())
+        rows["user_errors"].append(chunk.failed if chunk.user_errors is None
+                                   else chunk.user_errors)
+        rows["server_errors"].append(chunk.server_errors)
     return pa.Table.from_pydict(rows, schema=HEALTH_SCHEMA)
 
 

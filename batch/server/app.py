@@ -25,6 +25,7 @@ from batch.server.info import model_info, model_summary
 from batch.server.models import RETRY_AFTER, ServedModels
 from batch.server.predict import Predictor
 from batch.server.query import PredictionQuery
+from batch.server.recorder import RequestRecorder
 from batch.server.status import install_handlers, message_response
 
 DEFAULT_MAX_PAYLOAD_MB = 50.0
@@ -71,19 +72,27 @@ class ServerConfig:
         return int(self.max_payload_mb * 2**20)
 
 
-def create_app(models: ServedModels, config: ServerConfig) -> FastAPI:
-    """The app; models start loading when it starts (see :class:`ServedModels`)."""
+def create_app(models: ServedModels, config: ServerConfig,
+               recorder: RequestRecorder | None = None) -> FastAPI:
+    """The app; models start loading when it starts (see :class:`ServedModels`), and the
+    requests' monitoring records are published until it stops (``recorder``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         models.start_loading()
-        yield
+        if recorder is not None:
+            recorder.start()
+        try:
+            yield
+        finally:  # SIGTERM and Ctrl-C end the lifespan: the last micro-chunks go out
+            if recorder is not None:
+                recorder.close()
 
     app = FastAPI(title="batchpred prediction server", lifespan=lifespan,
                   description="Real-time scoring, compatible with DataRobot's Portable "
                   "Prediction Server.")
     install_handlers(app)
-    predictor = Predictor(models, config.max_payload)
+    predictor = Predictor(models, config.max_payload, recorder)
     app.include_router(_common_routes(models))
     if config.single:
         app.include_router(_single_routes(predictor, models.names[0]))

@@ -10,16 +10,22 @@ import importlib.util
 import time
 from dataclasses import dataclass
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from batch.scoring.chunk import score_batch
+from batch.scoring.columns import STATUS_COLUMN, STATUS_OK
+from batch.scoring.features import FeatureFrame, coerce_features
 from batch.server.body import decoded, read_limited
 from batch.server.errors import PayloadFormatError, PayloadTooLargeError, UnsupportedMediaTypeError
 from batch.server.models import Loaded, ServedModels
 from batch.server.payload import MULTIPART, MediaType, read_rows, unsupported
 from batch.server.query import PredictionQuery
+from batch.server.recorder import RequestRecorder
 from batch.server.responses import csv_body, json_body, rounded
+from batch.server.status import status_of
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -31,11 +37,21 @@ class Predictor:
 
     models: ServedModels
     max_payload: int
+    recorder: RequestRecorder | None = None  # monitoring records of the requests
 
     async def predict(self, request: Request, name: str, query: PredictionQuery) -> Response:
         """Score the request's rows with model ``name``; errors propagate to the handlers
-        of :mod:`batch.server.status`."""
+        of :mod:`batch.server.status` (and are recorded as the request's health)."""
         started = time.perf_counter()
+        try:
+            return await self._predict(request, name, query, started)
+        except Exception as exc:
+            if self.recorder is not None:
+                self.recorder.failed(name, status_of(exc), time.perf_counter() - started)
+            raise
+
+    async def _predict(self, request: Request, name: str, query: PredictionQuery,
+                       started: float) -> Response:
         self.models.model(name)
         header = request.headers.get("content-type")
         media = MediaType.parse(header)
@@ -46,9 +62,13 @@ class Predictor:
         else:
             raise unsupported(header)
         loaded = await run_in_threadpool(self.models.loaded, name)
-        content = await run_in_threadpool(_scored_body, body, media, loaded, query,
-                                          as_csv=_wants_csv(request))
-        elapsed = round((time.perf_counter() - started) * 1000)
+        content, features, scored = await run_in_threadpool(
+            _scored_body, body, media, loaded, query, as_csv=_wants_csv(request))
+        seconds = time.perf_counter() - started
+        if self.recorder is not None:  # queued: counted off the request path
+            self.recorder.scored(name, features, scored, failed=_failed_rows(scored),
+                                 seconds=seconds)
+        elapsed = round(seconds * 1000)
         return Response(content, media_type=CSV if _wants_csv(request) else JSON, headers={
             "X-DataRobot-Execution-Time": str(elapsed),
             "X-DataRobot-Model-Cache-Hit": "true" if loaded.cache_hit else "false",
@@ -85,12 +105,23 @@ class Predictor:
 
 
 def _scored_body(body: bytes, media: MediaType, loaded: Loaded, query: PredictionQuery, *,
-                 as_csv: bool) -> bytes:
+                 as_csv: bool) -> tuple[bytes, FeatureFrame, pa.RecordBatch]:
+    """The response body, and the features and scored rows (for the monitoring records:
+    counted unrounded, as a batch job counts them)."""
     package = loaded.model.package
     batch = read_rows(body, media, package.manifest.feature_names)
-    scored = score_batch(batch, package, loaded.scorer, query.scoring_options)
-    scored = rounded(scored, package.manifest, query.decimals)
-    return csv_body(scored) if as_csv else json_body(scored, package.manifest)
+    features = coerce_features(batch, package.manifest)
+    scored = score_batch(batch, package, loaded.scorer, query.scoring_options,
+                         features=features)
+    shown = rounded(scored, package.manifest, query.decimals)
+    content = csv_body(shown) if as_csv else json_body(shown, package.manifest)
+    return content, features, scored
+
+
+def _failed_rows(scored: pa.RecordBatch) -> int:
+    if STATUS_COLUMN not in scored.schema.names:
+        return 0
+    return int(pc.sum(pc.not_equal(scored.column(STATUS_COLUMN), STATUS_OK)).as_py() or 0)
 
 
 def _wants_csv(request: Request) -> bool:

@@ -1,0 +1,196 @@
+"""Monitoring records of requests, counted off the request path.
+
+A request hands its features and scored rows (or its error) to a queue and
+returns; one background thread counts them on the deployment's baseline,
+merges them into a micro-chunk per deployment and publishes it to the
+deployment's monitoring store as ``stats`` and ``health`` records (``source``
+``realtime``) every ``flush_rows`` rows or ``flush_seconds`` seconds, and when
+the server stops (SIGTERM included: uvicorn ends the app's lifespan). Each
+micro-chunk is its own record file (``job-rt-<server>-<n>.parquet``), so the
+drift stage merges real-time and batch traffic alike; compaction merges a day's
+files. A store that fails is logged and the micro-chunk kept for the next
+flush: a request never waits for monitoring.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from batch.monitoring.baseline import Baseline
+from batch.monitoring.records import (
+    ChunkFacts,
+    Producer,
+    health_table,
+    latency_counts,
+    stats_table,
+)
+from batch.monitoring.stats import ChunkStats, count_chunk
+from batch.monitoring.store import MonitoringStore
+from batch.scoring.features import FeatureFrame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """A served model whose requests are recorded: where, and on which baseline."""
+
+    deployment_id: str
+    model_id: str
+    store: MonitoringStore
+    baseline: Baseline | None  # None: health records only
+
+
+@dataclass
+class _Pending:
+    """A deployment's requests since its last flush."""
+
+    started: float = field(default_factory=time.monotonic)
+    stats: ChunkStats | None = None
+    rows: int = 0
+    failed: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    user_errors: int = 0
+    server_errors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    name: str
+    features: FeatureFrame
+    scored: pa.RecordBatch
+    failed: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    name: str
+    status: int
+    seconds: float
+
+
+_STOP = object()
+
+
+class RequestRecorder:
+    """Counts requests in a thread of its own and publishes them in micro-chunks."""
+
+    def __init__(self, watched: Mapping[str, Watched], *, flush_rows: int = 10_000,
+                 flush_seconds: float = 10.0) -> None:
+        self._watched = dict(watched)
+        self._flush_rows = flush_rows
+        self._flush_seconds = flush_seconds
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._pending: dict[str, _Pending] = {}
+        self._server = uuid.uuid4().hex[:8]
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+        self.published: list[str] = []
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="request-recorder", daemon=True)
+        self._thread.start()
+
+    def scored(self, name: str, features: FeatureFrame, scored: pa.RecordBatch, *,
+               failed: int, seconds: float) -> None:
+        """Record a request's rows (called on the request path: only queues them)."""
+        if name in self._watched:
+            self._queue.put(_Scored(name, features, scored, failed, seconds))
+
+    def failed(self, name: str, status: int, seconds: float) -> None:
+        """Record a request that got an error status."""
+        if name in self._watched:
+            self._queue.put(_Failed(name, status, seconds))
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Count what is queued, publish every micro-chunk, stop the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=min(1.0, self._flush_seconds))
+            except queue.Empty:
+                self._flush(due_only=True)
+                continue
+            if item is _STOP:
+                self._flush(due_only=False)
+                return
+            try:
+                self._add(item)
+            except Exception:  # noqa: BLE001 - monitoring never takes the server down
+                log.exception("monitoring: a request could not be counted")
+            self._flush(due_only=True)
+
+    def _add(self, item: object) -> None:
+        if isinstance(item, _Failed):
+            pending = self._pending.setdefault(item.name, _Pending())
+            pending.requests += 1
+            pending.seconds += item.seconds
+            pending.latencies.append(item.seconds)
+            if item.status >= 500:
+                pending.server_errors += 1
+            else:
+                pending.user_errors += 1
+            return
+        assert isinstance(item, _Scored)
+        watched = self._watched[item.name]
+        pending = self._pending.setdefault(item.name, _Pending())
+        if watched.baseline is not None:
+            counted = count_chunk(watched.baseline, item.features.columns, item.scored,
+                                  codes=item.features.codes)
+            pending.stats = counted if pending.stats is None else pending.stats.merge(counted)
+        pending.rows += item.scored.num_rows
+        pending.failed += item.failed
+        pending.requests += 1
+        pending.seconds += item.seconds
+        pending.latencies.append(item.seconds)
+
+    def _flush(self, *, due_only: bool) -> None:
+        now = time.monotonic()
+        for name, pending in list(self._pending.items()):
+            due = (pending.rows >= self._flush_rows
+                   or now - pending.started >= self._flush_seconds)
+            if (due or not due_only) and pending.requests and self._publish(name, pending):
+                del self._pending[name]
+
+    def _publish(self, name: str, pending: _Pending) -> bool:
+        watched = self._watched[name]
+        self._seq += 1
+        job = f"rt-{self._server}-{self._seq:06d}"
+        fact = ChunkFacts(0, pending.rows, pending.failed, pending.seconds,
+                          datetime.now(UTC), pending.stats, requests=pending.requests,
+                          latency=tuple(latency_counts(pending.latencies).tolist()),
+                          user_errors=pending.user_errors + pending.failed,
+                          server_errors=pending.server_errors)
+        producer = Producer(watched.deployment_id, watched.model_id, job, source="realtime")
+        tables = {"health": health_table(producer, [fact])}
+        if watched.baseline is not None and pending.stats is not None:
+            tables["stats"] = stats_table(producer, [fact],
+                                          (p.name for p in watched.baseline.predictions))
+        try:
+            if watched.baseline is not None:
+                watched.store.save_baseline(watched.baseline)
+            self.published.extend(watched.store.publish(watched.deployment_id, job, tables))
+        except Exception:  # noqa: BLE001 - kept for the next flush
+            log.exception("monitoring: records of %s could not be published; kept", name)
+            self._seq -= 1
+            return False
+        return True
+
