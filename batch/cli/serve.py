@@ -29,6 +29,8 @@ if TYPE_CHECKING:
               "at start.")
 @click.option("--max-payload-mb", type=click.FloatRange(min=0, min_open=True), default=50.0,
               show_default=True, help="Largest request body (after gzip), in MB.")
+@click.option("--tokens", "tokens_file", metavar="FILE", help="API tokens (YAML: consumer and "
+              "role per token); default: the file BATCHPRED_API_TOKENS names, else none.")
 @click.option("--monitoring/--no-monitoring", default=True, show_default=True,
               help="Publish the requests' monitoring records (counted off the request "
               "path) to each deployment's monitoring store.")
@@ -46,7 +48,10 @@ def serve(**kw: Any) -> None:
         raise ConfigError("give --model PKG or --deployment NAME, not both")
     served = _single(kw["model"]) if kw["model"] else _deployments(kw["deployments"])
     models = ServedModels(served, _cache(len(served)), lazy=kw["lazy"])
-    config = ServerConfig(single=bool(kw["model"]), max_payload_mb=kw["max_payload_mb"])
+    from batch.server.auth import load_tokens
+
+    config = ServerConfig(single=bool(kw["model"]), max_payload_mb=kw["max_payload_mb"],
+                          tokens=load_tokens(kw["tokens_file"]))
     recorder = _recorder(served, kw) if kw["monitoring"] else None
     _run(create_app(models, config, recorder), kw["host"], kw["port"])
 

@@ -21,12 +21,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from batch.errors import BatchPredError
+from batch.server.auth import Tokens
 from batch.server.info import model_info, model_summary
 from batch.server.models import RETRY_AFTER, ServedModels
 from batch.server.predict import Predictor
 from batch.server.query import PredictionQuery
 from batch.server.recorder import RequestRecorder
-from batch.server.status import install_handlers, message_response
+from batch.server.status import error_response, install_handlers, message_response
 
 DEFAULT_MAX_PAYLOAD_MB = 50.0
 
@@ -66,6 +68,7 @@ class ServerConfig:
 
     single: bool = False
     max_payload_mb: float = DEFAULT_MAX_PAYLOAD_MB
+    tokens: Tokens | None = None  # None: no API tokens asked for
 
     @property
     def max_payload(self) -> int:
@@ -92,6 +95,8 @@ def create_app(models: ServedModels, config: ServerConfig,
                   description="Real-time scoring, compatible with DataRobot's Portable "
                   "Prediction Server.")
     install_handlers(app)
+    if config.tokens is not None:
+        _require_tokens(app, config.tokens)
     predictor = Predictor(models, config.max_payload, recorder)
     app.include_router(_common_routes(models))
     if config.single:
@@ -99,6 +104,23 @@ def create_app(models: ServedModels, config: ServerConfig,
     else:
         app.include_router(_deployment_routes(predictor))
     return app
+
+
+OPEN_PATHS = frozenset({"/ping"})  # answered without a token: a load balancer's probe
+
+
+def _require_tokens(app: FastAPI, tokens: Tokens) -> None:
+    """Every request but the open ones needs a known API token (401, or 403 for a role
+    that may not do what it asks)."""
+
+    @app.middleware("http")
+    async def check_token(request: Request, call_next: Any) -> Response:
+        if request.url.path not in OPEN_PATHS:
+            try:
+                request.state.caller = tokens.caller(request.headers.get("authorization"))
+            except BatchPredError as exc:
+                return error_response(exc)
+        return await call_next(request)  # type: ignore[no-any-return]
 
 
 def _common_routes(models: ServedModels) -> APIRouter:

@@ -9,6 +9,8 @@ They hang under the engine's root, so the shim's one mapping to status codes
     │   ├── QueryArgumentError               a bad query argument (400)
     │   ├── PayloadTooLargeError             a body over the payload limit (413)
     │   └── UnsupportedMediaTypeError        a content type or encoding not taken (415)
+    ├── UnauthorizedError(PermissionError)  no API token, or an unknown one (401)
+    ├── ForbiddenError(PermissionError)     a token whose role may not do this (403)
     └── ModelsLoadingError(RuntimeError)     the model is still loading: retry later (503)
 """
 
@@ -43,3 +45,11 @@ class ModelsLoadingError(BatchPredError, RuntimeError):
     def __init__(self, message: str, *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class UnauthorizedError(BatchPredError, PermissionError):
+    """The request carries no API token, or one the server does not know."""
+
+
+class ForbiddenError(BatchPredError, PermissionError):
+    """The request's token is known, but its role may not do this."""

@@ -21,15 +21,19 @@ from batch.errors import (
     UserCodeError,
 )
 from batch.server.errors import (
+    ForbiddenError,
     ModelsLoadingError,
     PayloadTooLargeError,
     RequestError,
+    UnauthorizedError,
     UnsupportedMediaTypeError,
 )
 from connectors.errors import ConnectorConfigError, ConnectorError, InputFormatError
 
 # most specific first: the first type an error is an instance of decides
 STATUSES: tuple[tuple[type[Exception], int], ...] = (
+    (UnauthorizedError, 401),
+    (ForbiddenError, 403),
     (PayloadTooLargeError, 413),
     (UnsupportedMediaTypeError, 415),
     (RequestError, 400),
@@ -60,6 +64,8 @@ def error_response(exc: Exception) -> JSONResponse:
     headers = None
     if isinstance(exc, ModelsLoadingError):
         headers = {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, UnauthorizedError):
+        headers = {"WWW-Authenticate": 'Bearer realm="batchpred"'}
     status = status_of(exc)
     message = str(exc) if status < 500 or isinstance(exc, BatchPredError | ConnectorError) \
         else f"internal error: {type(exc).__name__}"
