@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="Port to listen on (0: any free port).")
+@click.option("--onnx/--no-onnx", default=True, show_default=True,
+              help="Score a scikit-learn model with the ONNX conversion a batch job checked "
+              "for it (kept in the home), as batch jobs do.")
 @click.option("--lazy", is_flag=True, help="Load each model on its first request instead of "
               "at start.")
 @click.option("--max-payload-mb", type=click.FloatRange(min=0, min_open=True), default=50.0,
@@ -46,7 +49,12 @@ def serve(**kw: Any) -> None:
 
     if kw["model"] and kw["deployments"]:
         raise ConfigError("give --model PKG or --deployment NAME, not both")
+    from batch.server.models import with_fast_path
+    from batch.settings import home_dir
+
     served = _single(kw["model"]) if kw["model"] else _deployments(kw["deployments"])
+    if kw["onnx"]:  # the conversions batch jobs checked and kept in the home
+        served = [with_fast_path(m, home_dir() / "onnx") for m in served]
     models = ServedModels(served, _cache(len(served)), lazy=kw["lazy"])
     from batch.server.auth import load_tokens
 

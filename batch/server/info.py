@@ -7,8 +7,8 @@ from typing import Any
 from batch.models.kinds import TargetType
 from batch.server.models import ServedModel
 
-# what scores a package's rows here: its own loader, by artifact kind (the server does
-# not take the ONNX fast path a batch job may take)
+# what scores a package's rows here, by artifact kind, when no batch job checked an ONNX
+# conversion of it (then onnxruntime scores it, as in batch jobs)
 SCORERS = {"sklearn": "scikit-learn", "onnx": "onnxruntime", "python": "python hooks"}
 
 
@@ -37,5 +37,6 @@ def model_info(model: ServedModel, *, loaded: bool) -> dict[str, Any]:
                         for f in manifest.features]
     info["associationId"] = manifest.association_id
     info["artifactKind"] = manifest.artifact.kind
-    info["scorer"] = scorer_name(manifest.artifact.kind)
+    info["scorer"] = model.scorer_note if model.fast is not None else scorer_name(
+        manifest.artifact.kind)
     return info

@@ -12,10 +12,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from batch.errors import DeploymentError
 from batch.models.cache import ModelCache
 from batch.models.loaders import Scorer
+from batch.models.onnx_fastpath import kept_fast_path, model_path
 from batch.models.package import ModelPackage
 from batch.server.errors import ModelsLoadingError
 
@@ -25,10 +27,27 @@ RETRY_AFTER = 2  # seconds, in the 503's Retry-After
 
 @dataclass(frozen=True, slots=True)
 class ServedModel:
-    """A model under the name requests use: a deployment's, or the package's own name."""
+    """A model under the name requests use: a deployment's, or the package's own name.
+
+    ``fast``: the ONNX conversion a batch job checked for this package (kept in the
+    home by digest), scored with onnxruntime as batch jobs score it; None: its loader.
+    """
 
     name: str
     package: ModelPackage
+    fast: str | None = None
+    scorer_note: str | None = None  # what the batch job's check said of the conversion
+
+
+def with_fast_path(model: ServedModel, onnx_cache: Path) -> ServedModel:
+    """``model`` with the ONNX fast path a batch job checked and kept, if any."""
+    if model.package.manifest.artifact.kind != "sklearn":
+        return model
+    kept = kept_fast_path(model.package, onnx_cache)
+    if kept is None:
+        return model
+    fast = str(model_path(onnx_cache, model.package)) if kept.model is not None else None
+    return ServedModel(model.name, model.package, fast, kept.note)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +95,8 @@ class ServedModels:
 
     def is_loaded(self, name: str) -> bool:
         """Model ``name`` is in the cache, ready to score."""
-        return self.model(name).package.digest in self._cache
+        model = self.model(name)
+        return self._cache.key(model.package, model.fast) in self._cache
 
     def loaded(self, name: str) -> Loaded:
         """Model ``name`` ready to score.
@@ -87,14 +107,14 @@ class ServedModels:
             PackageError, UserCodeError: the model failed to load (so it always will).
         """
         model = self.model(name)
-        hit = model.package.digest in self._cache
+        hit = self._cache.key(model.package, model.fast) in self._cache
         if not hit:
             if not self._event(name, start=self.lazy).wait(LOAD_WAIT):
                 raise ModelsLoadingError(f"model {name!r} is loading; retry in a moment",
                                          retry_after=RETRY_AFTER)
             if name in self._failed:
                 raise self._failed[name]
-        return Loaded(model, self._cache.get(model.package), hit)
+        return Loaded(model, self._cache.get(model.package, model.fast), hit)
 
     def _loaded(self, name: str) -> bool:
         event = self._done.get(name)
@@ -117,7 +137,8 @@ class ServedModels:
 
     def _load(self, name: str) -> None:
         try:
-            self._cache.get(self._models[name].package)
+            model = self._models[name]
+            self._cache.get(model.package, model.fast)
         except Exception as exc:  # kept and raised to each request for this model
             self._failed[name] = exc
         finally:

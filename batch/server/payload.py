@@ -149,7 +149,7 @@ def _other_array(name: str, records: list[dict[str, Any]]) -> pa.Array:
     values = [r.get(name) for r in records]
     try:
         return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # an int beyond int64 too
         return pa.array([v if v is None or isinstance(v, str) else json.dumps(v)
                          for v in values], pa.string())
 
