@@ -142,6 +142,17 @@ class DeploymentRegistry:
         write_atomic(self._file(name), deployment.model_dump_json(indent=2))
         return deployment
 
+    def remove(self, name: str) -> Deployment:
+        """Delete deployment ``name`` (its package stays in the home's store, which other
+        deployments may share).
+
+        Raises:
+            DeploymentError: no such deployment.
+        """
+        deployment = self.get(name)
+        self._file(name).unlink()
+        return deployment
+
     def find(self, name: str) -> Deployment | None:
         """Deployment ``name``, or None when there is none by that name."""
         return self.get(name) if _NAME.match(name) and self._file(name).exists() else None

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
               show_default=True, help="Largest request body (after gzip), in MB.")
 @click.option("--tokens", "tokens_file", metavar="FILE", help="API tokens (YAML: consumer and "
               "role per token); default: the file BATCHPRED_API_TOKENS names, else none.")
+@click.option("--allow-uploads", is_flag=True, help="Take POST and DELETE "
+              "/deployments/{id} (a package archive; editor tokens only, so --tokens too).")
 @click.option("--monitoring/--no-monitoring", default=True, show_default=True,
               help="Publish the requests' monitoring records (counted off the request "
               "path) to each deployment's monitoring store.")
@@ -46,37 +48,34 @@ if TYPE_CHECKING:
 def serve(**kw: Any) -> None:
     """Serve predictions over HTTP (Portable Prediction Server API)."""
     from batch.server import ServedModels, ServerConfig, create_app
-
-    if kw["model"] and kw["deployments"]:
-        raise ConfigError("give --model PKG or --deployment NAME, not both")
+    from batch.server.auth import load_tokens
     from batch.server.models import with_fast_path
     from batch.settings import home_dir
 
-    served = _single(kw["model"]) if kw["model"] else _deployments(kw["deployments"])
+    if kw["model"] and kw["deployments"]:
+        raise ConfigError("give --model PKG or --deployment NAME, not both")
+    tokens = load_tokens(kw["tokens_file"])
+    if kw["allow_uploads"] and (tokens is None or kw["model"]):
+        raise ConfigError("--allow-uploads needs --tokens (uploads and deletes always need an "
+                          "editor token) and the deployments' mode (not --model)")
+    served = _single(kw["model"]) if kw["model"] else _deployments(
+        kw["deployments"], none_ok=kw["allow_uploads"])
     if kw["onnx"]:  # the conversions batch jobs checked and kept in the home
         served = [with_fast_path(m, home_dir() / "onnx") for m in served]
     models = ServedModels(served, _cache(len(served)), lazy=kw["lazy"])
-    from batch.server.auth import load_tokens
-
     config = ServerConfig(single=bool(kw["model"]), max_payload_mb=kw["max_payload_mb"],
-                          tokens=load_tokens(kw["tokens_file"]))
+                          tokens=tokens, uploads=kw["allow_uploads"])
     recorder = _recorder(served, kw) if kw["monitoring"] else None
     _run(create_app(models, config, recorder), kw["host"], kw["port"])
 
 
 def _recorder(served: Sequence[ServedModel], kw: dict[str, Any]) -> Any:
     """The requests' recorder: each model's store and baseline (health only without one)."""
-    from batch.monitoring.baseline import read_baseline
-    from batch.monitoring.stage import open_store, settings_of
-    from batch.server.recorder import RequestRecorder, Watched
+    from batch.server.app import watched
+    from batch.server.recorder import RequestRecorder
 
-    watched = {}
-    for model in served:
-        store = open_store(settings_of(model.name), kw["monitoring_store"])
-        watched[model.name] = Watched(model.name, model.package.digest, store,
-                                      read_baseline(model.package))
-    return RequestRecorder(watched, flush_rows=kw["flush_rows"],
-                           flush_seconds=kw["flush_seconds"])
+    return RequestRecorder({m.name: watched(m, kw["monitoring_store"]) for m in served},
+                           flush_rows=kw["flush_rows"], flush_seconds=kw["flush_seconds"])
 
 
 def _single(path: str) -> list[ServedModel]:
@@ -87,13 +86,13 @@ def _single(path: str) -> list[ServedModel]:
     return [ServedModel(package.manifest.name, package)]
 
 
-def _deployments(names: Sequence[str]) -> list[ServedModel]:
+def _deployments(names: Sequence[str], *, none_ok: bool = False) -> list[ServedModel]:
     from batch.deployments import DeploymentRegistry
     from batch.server import ServedModel
 
     registry = DeploymentRegistry()
     chosen = list(dict.fromkeys(names)) or [d.name for d in registry.list()]
-    if not chosen:
+    if not chosen and not none_ok:
         raise ConfigError(f"no deployments in {registry.home}; create one with "
                           "`batchpred deploy create NAME --model PKG`, or pass --model PKG")
     return [ServedModel(name, registry.package(name)) for name in chosen]

@@ -13,22 +13,30 @@ Multi-model mode (deployments)::
 
 from __future__ import annotations
 
+import re
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
+from batch.deployments import DeploymentRegistry
 from batch.errors import BatchPredError
 from batch.server.auth import Tokens
+from batch.server.body import read_limited
+from batch.server.errors import ForbiddenError, QueryArgumentError
 from batch.server.info import model_info, model_summary
-from batch.server.models import RETRY_AFTER, ServedModels
+from batch.server.models import RETRY_AFTER, ServedModel, ServedModels, with_fast_path
 from batch.server.predict import Predictor
 from batch.server.query import PredictionQuery
-from batch.server.recorder import RequestRecorder
+from batch.server.recorder import RequestRecorder, Watched
 from batch.server.status import error_response, install_handlers, message_response
+from batch.server.uploads import unpack_package
 
 DEFAULT_MAX_PAYLOAD_MB = 50.0
 
@@ -69,6 +77,7 @@ class ServerConfig:
     single: bool = False
     max_payload_mb: float = DEFAULT_MAX_PAYLOAD_MB
     tokens: Tokens | None = None  # None: no API tokens asked for
+    uploads: bool = False  # POST and DELETE /deployments/{id} (editor tokens only)
 
     @property
     def max_payload(self) -> int:
@@ -103,7 +112,70 @@ def create_app(models: ServedModels, config: ServerConfig,
         app.include_router(_single_routes(predictor, models.names[0]))
     else:
         app.include_router(_deployment_routes(predictor))
+        if config.uploads:
+            app.include_router(_upload_routes(predictor, config))
     return app
+
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _editor(request: Request) -> None:
+    """Raises ForbiddenError unless the request's token is an editor's."""
+    caller = getattr(request.state, "caller", None)
+    if caller is None or caller.role != "editor":
+        who = f"consumer {caller.consumer!r}" if caller is not None else "this request"
+        raise ForbiddenError(f"{who} may not change what is served: an editor token may")
+
+
+def _upload_routes(predictor: Predictor, config: ServerConfig) -> APIRouter:
+    router = APIRouter()
+    models = predictor.models
+
+    @router.post("/deployments/{deployment_id}", summary="Upload a package (editor)",
+                 status_code=201, responses={400: {"description": "Not a package archive"},
+                                             403: {"description": "Not an editor token"}})
+    async def upload(request: Request, deployment_id: str) -> JSONResponse:
+        _editor(request)
+        if not _ID.match(deployment_id):
+            raise QueryArgumentError(f"deployment id {deployment_id!r}: use 1-64 letters, "
+                                     "digits, '.', '_' or '-'")
+        body = await read_limited(request.stream(), config.max_payload)
+        model = await run_in_threadpool(_deploy, deployment_id, body, config.max_payload)
+        if predictor.recorder is not None:
+            predictor.recorder.watch(model.name, await run_in_threadpool(watched, model))
+        models.add(model)
+        return JSONResponse(model_summary(model, loaded=False), status_code=201)
+
+    @router.delete("/deployments/{deployment_id}", summary="Stop serving and delete (editor)")
+    def delete(request: Request, deployment_id: str) -> JSONResponse:
+        _editor(request)
+        models.model(deployment_id)  # 404 naming the served ones
+        DeploymentRegistry().remove(deployment_id)
+        models.remove(deployment_id)
+        return message_response(f"deployment {deployment_id!r} deleted", 200)
+
+    return router
+
+
+def watched(model: ServedModel, store: str | None = None) -> Watched:
+    """How ``model``'s requests are recorded: its deployment's store (or ``store``), its
+    package's baseline (none: health records only)."""
+    from batch.monitoring.baseline import read_baseline
+    from batch.monitoring.stage import open_store, settings_of
+
+    return Watched(model.name, model.package.digest, open_store(settings_of(model.name), store),
+                   read_baseline(model.package))
+
+
+def _deploy(name: str, body: bytes, max_bytes: int) -> ServedModel:
+    """Unpack the archive, store it as deployment ``name`` (replacing one), and serve it."""
+    registry = DeploymentRegistry()
+    with tempfile.TemporaryDirectory(prefix=".upload-") as folder:
+        package = unpack_package(body, Path(folder), max_bytes=max_bytes)
+        registry.create(name, package, replace=True)
+    served = ServedModel(name, registry.package(name))
+    return with_fast_path(served, registry.home / "onnx")
 
 
 OPEN_PATHS = frozenset({"/ping"})  # answered without a token: a load balancer's probe

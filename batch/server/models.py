@@ -83,6 +83,27 @@ class ServedModels:
             raise DeploymentError(f"no deployment named {name!r} (deployments: {known})")
         return found
 
+    def add(self, model: ServedModel) -> None:
+        """Serve ``model`` (replacing one of its name), loading it in the background."""
+        with self._lock:
+            self._models[model.name] = model
+            self._done.pop(model.name, None)
+            self._failed.pop(model.name, None)
+        self._event(model.name, start=True)
+
+    def remove(self, name: str) -> ServedModel:
+        """Stop serving ``name``.
+
+        Raises:
+            DeploymentError: not served.
+        """
+        model = self.model(name)
+        with self._lock:
+            self._models.pop(name, None)
+            self._done.pop(name, None)
+            self._failed.pop(name, None)
+        return model
+
     def start_loading(self) -> None:
         """Load every model in a background thread (unless ``lazy``)."""
         if not self.lazy:

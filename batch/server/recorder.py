@@ -99,6 +99,10 @@ class RequestRecorder:
         self._thread: threading.Thread | None = None
         self.published: list[str] = []
 
+    def watch(self, name: str, watched: Watched) -> None:
+        """Record the requests of ``name`` from now on (a model uploaded while serving)."""
+        self._watched[name] = watched
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="request-recorder", daemon=True)
         self._thread.start()
