@@ -26,7 +26,8 @@ from batch.cli.group import BatchpredGroup
 
 COMMANDS: tuple[click.Command, ...] = (
     score.score, jobs.job, packages.package, baselines.baseline, deployments.deploy,
-    quickstart.quickstart, monitoring.drift, monitoring.report, monitoring.monitoring,
+    quickstart.quickstart, monitoring.drift, monitoring.report, monitoring.health,
+    monitoring.monitoring,
     serve.serve,
 )
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from batch.cli.score import pairs
+from batch.errors import ConfigError
 
 if TYPE_CHECKING:
     from batch.monitoring.stage import DriftRequest
@@ -99,6 +100,43 @@ def _hours(request: DriftRequest) -> float:
     until = request.until or datetime.now(UTC)
     since = request.since or until - timedelta(days=1)
     return (until - since).total_seconds() / 3600
+
+
+@click.command()
+@click.argument("deployment")
+@click.option("--since", metavar="TIME", help="Start of the window (ISO time or an age such "
+              "as 24h; default: 1d before --until).")
+@click.option("--until", metavar="TIME", help="End of the window (default: now).")
+@click.option("--slo-ms", type=click.FloatRange(min=0, min_open=True), default=1000.0,
+              show_default=True, help="The latency objective (p95) the status is held to.")
+@_STORE
+@_STORE_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def health(deployment: str, *, since: str | None, until: str | None, slo_ms: float,
+           store: str | None, store_option: tuple[str, ...], fmt: str) -> None:
+    """Service health of DEPLOYMENT: rows, requests, latency, errors, per source."""
+    from datetime import UTC, datetime, timedelta
+
+    from batch.monitoring.health import health_document, health_table_text
+    from batch.monitoring.stage import open_store, settings_of
+    from batch.monitoring.store import parse_time
+
+    end = parse_time(until, option="--until") if until else datetime.now(UTC)
+    start = parse_time(since, option="--since") if since else end - timedelta(days=1)
+    if start >= end:
+        raise ConfigError(f"--since {start.isoformat()} is not before --until "
+                          f"{end.isoformat()}")
+    opened = open_store(settings_of(deployment), store, pairs(store_option, "--store-option"))
+    found = opened.read(deployment, "health", since=start, until=end)
+    for warning in found.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    doc = health_document(found.table, deployment=deployment, since=start, until=end,
+                          slo_ms=slo_ms)
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2, sort_keys=True, allow_nan=False))
+    else:
+        click.echo(health_table_text(doc))
 
 
 @click.group()

@@ -64,14 +64,19 @@ def test_requests_are_recorded_and_flushed_when_the_server_stops(
     (merged,) = merge_table(stats).values()
     published = ChunkStats(merged.fingerprint, merged.rows, tuple(merged.columns.values()))
     assert published == _counted_as_a_job(pkg, credit.table.slice(0, 300))
-    health = store.read("watched", "health").table.to_pylist()
-    assert sum(h["requests"] for h in health) == 4 and sum(h["rows_in"] for h in health) == 300
-    assert sum(h["user_errors"] for h in health) == 1
-    assert sum(sum(h["latency_counts"]) for h in health) == 4
+    records = store.read("watched", "health").table.to_pylist()
+    assert sum(h["requests"] for h in records) == 4 and sum(h["rows_in"] for h in records) == 300
+    assert sum(h["user_errors"] for h in records) == 1
+    assert sum(sum(h["latency_counts"]) for h in records) == 4
 
     drift = batchpred_cli.run("drift", "watched", "--format", "json", home=home)
     assert drift.returncode == 0, drift.stderr
     assert json.loads(drift.stdout)["rows"] == 300
+    health = batchpred_cli.run("health", "watched", "--format", "json", home=home)
+    assert health.returncode == 0, health.stderr
+    realtime = json.loads(health.stdout)["sources"]["realtime"]
+    assert realtime["requests"] == 4 and realtime["rows"] == 300
+    assert realtime["user_error_rate"] == pytest.approx(1 / 4)
 
 
 def _counted_as_a_job(package_path: Path, table: pa.Table) -> ChunkStats:
