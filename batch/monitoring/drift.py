@@ -173,10 +173,11 @@ class Window:
     until: datetime | None
     by: str | None = None
     job_id: str | None = None
+    source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"since": _iso(self.since), "until": _iso(self.until), "by": self.by,
-                "job_id": self.job_id}
+                "job_id": self.job_id, "source": self.source}
 
 
 def _iso(ts: datetime | None) -> str | None:

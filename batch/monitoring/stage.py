@@ -38,6 +38,7 @@ class DriftRequest:
     since: datetime | None = None
     until: datetime | None = None
     job_id: str | None = None
+    source: str | None = None  # "batch" or "realtime"; None: both
     by: str | None = None  # "hour" or "day"
     against: str = "baseline"  # or "previous"
     store: str | None = None  # default: the deployment's setting, else <home>/monitoring
@@ -107,6 +108,7 @@ def run_drift(request: DriftRequest, *, registry: DeploymentRegistry | None = No
                           f"{until.isoformat()}")
     found = store.read(request.deployment, "stats", since=since, until=until,
                        job_id=request.job_id)
+    found.table = _of_source(found.table, request.source)
     by_print = merge_table(found.table)
     baseline = _baseline(request.deployment, registry, store, found.table)
     with contextlib.suppress(ConnectorError):  # a read-only store still answers the stage
@@ -118,15 +120,22 @@ def run_drift(request: DriftRequest, *, registry: DeploymentRegistry | None = No
         span = until - since
         before = store.read(request.deployment, "stats", since=since - span, until=since,
                             job_id=request.job_id)
+        before.table = _of_source(before.table, request.source)
         previous = merge_table(before.table).get(baseline.fingerprint)
         found.warnings.extend(before.warnings)
-    window = Window(since, until, request.by, request.job_id)
+    window = Window(since, until, request.by, request.job_id, request.source)
     over_time = (_over_time(found.table, baseline, request.by, settings.drift.psi_epsilon)
                  if request.by else [])
     return drift_document(baseline, current, deployment_id=request.deployment, window=window,
                           thresholds=settings.drift, previous=previous,
                           against=request.against, excluded=excluded, over_time=over_time,
                           warnings=found.warnings)
+
+
+def _of_source(table: pa.Table, source: str | None) -> pa.Table:
+    if source is None or not table.num_rows:
+        return table
+    return table.filter(pc.equal(table.column("source"), source))
 
 
 def _baseline(deployment: str, registry: DeploymentRegistry, store: MonitoringStore,

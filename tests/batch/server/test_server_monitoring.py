@@ -72,6 +72,12 @@ def test_requests_are_recorded_and_flushed_when_the_server_stops(
     drift = batchpred_cli.run("drift", "watched", "--format", "json", home=home)
     assert drift.returncode == 0, drift.stderr
     assert json.loads(drift.stdout)["rows"] == 300
+    only_batch = batchpred_cli.run("drift", "watched", "--source", "batch", "--format", "json",
+                                   home=home)
+    assert json.loads(only_batch.stdout)["rows"] == 0  # every record came from requests
+    only_rt = batchpred_cli.run("drift", "watched", "--source", "realtime", "--format", "json",
+                                home=home)
+    assert json.loads(only_rt.stdout)["window"]["source"] == "realtime"
     health = batchpred_cli.run("health", "watched", "--format", "json", home=home)
     assert health.returncode == 0, health.stderr
     realtime = json.loads(health.stdout)["sources"]["realtime"]
