@@ -198,7 +198,8 @@ def _require_tokens(app: FastAPI, tokens: Tokens) -> None:
 def _common_routes(models: ServedModels) -> APIRouter:
     router = APIRouter()
 
-    @router.get("/ping", summary="Ready: every model loaded")
+    @router.get("/ping", summary="Ready: every model loaded",
+                responses={503: {"description": "Models are loading; see Retry-After"}})
     def ping() -> JSONResponse:
         if models.ready:
             return message_response("OK", 200)
@@ -234,7 +235,8 @@ def _deployment_routes(predictor: Predictor) -> APIRouter:
         return {"data": [model_summary(models.model(n), loaded=models.is_loaded(n))
                          for n in models.names]}
 
-    @router.get("/deployments/{deployment_id}/info", summary="A deployment's model")
+    @router.get("/deployments/{deployment_id}/info", summary="A deployment's model",
+                responses={404: {"description": "Unknown deployment"}})
     def info(deployment_id: str) -> dict[str, Any]:
         return model_info(models.model(deployment_id), loaded=models.is_loaded(deployment_id))
 
