@@ -7,6 +7,7 @@ size (413), the model's readiness (503), the body (400), its fit to the model (4
 from __future__ import annotations
 
 import importlib.util
+import threading
 import time
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from batch.server.recorder import RequestRecorder
 from batch.server.responses import csv_body, json_body, rounded
 from batch.server.status import status_of
 
+_SCORING = threading.Lock()
 CSV = "text/csv"
 JSON = "application/json"
 
@@ -110,9 +112,10 @@ def _scored_body(body: bytes, media: MediaType, loaded: Loaded, query: Predictio
     counted unrounded, as a batch job counts them)."""
     package = loaded.model.package
     batch = read_rows(body, media, package.manifest.feature_names)
-    features = coerce_features(batch, package.manifest)
-    scored = score_batch(batch, package, loaded.scorer, query.scoring_options,
-                         features=features)
+    with _SCORING:
+        features = coerce_features(batch, package.manifest)
+        scored = score_batch(batch, package, loaded.scorer, query.scoring_options,
+                             features=features)
     shown = rounded(scored, package.manifest, query.decimals)
     content = csv_body(shown) if as_csv else json_body(shown, package.manifest)
     return content, features, scored
