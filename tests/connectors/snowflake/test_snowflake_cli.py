@@ -69,4 +69,6 @@ def test_bad_query_is_one_clear_line(credit_package: Path, endpoint, base_uri: s
     assert res.returncode == 1
     lines = [x for x in res.stderr.splitlines() if x.startswith("error: ")]
     assert len(lines) == 1 and "SELEC * FROM nowhere" in lines[0], res.stderr
+    # nothing else: no driver warning (a retry notice) before the error line
+    assert [x for x in res.stderr.splitlines() if not x.startswith("job ")] == lines
     assert not (tmp_path / "o.csv").exists()
