@@ -7,6 +7,7 @@ import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
+import batchpred_cli
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pytest
@@ -14,14 +15,23 @@ import pytest
 from batch.cli.sample_data import credit_table
 
 
+@pytest.fixture(scope="module")
+def watched_package(credit, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    """The credit package with a baseline from its training rows (made once)."""
+    pkg = tmp_path_factory.mktemp("watched") / "pkg"
+    shutil.copytree(credit.package, pkg)
+    res = batchpred_cli.run("baseline", str(pkg), "--training-data",
+                            str(credit.package.parent / "train.csv"),
+                            home=tmp_path_factory.mktemp("baseline-home"))
+    assert res.returncode == 0, res.stderr
+    return pkg
+
+
 @pytest.fixture
-def deployed(credit, batchpred, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+def deployed(watched_package: Path, credit, batchpred, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
     """Deployment ``credit`` of a package with a baseline, and one job scored with it."""
     pkg = tmp_path / "pkg"
-    shutil.copytree(credit.package, pkg)
-    res = batchpred("baseline", str(pkg), "--training-data",
-                    str(credit.package.parent / "train.csv"))
-    assert res.returncode == 0, res.stderr
+    shutil.copytree(watched_package, pkg)
     assert batchpred("deploy", "create", "credit", "--model", str(pkg)).returncode == 0
     res = batchpred("score", "--model", "credit", "--input", str(credit.csv), "--output",
                     str(tmp_path / "out.csv"), "--job-id", "first", "--quiet")
@@ -97,7 +107,11 @@ def test_records_of_another_baseline_are_left_out_and_named(
     assert "rescore" in left_out["reason"]
 
 
-def test_bad_requests_are_one_line(deployed, batchpred) -> None:  # type: ignore[no-untyped-def]
+def test_bad_requests_are_one_line(deployed, home: Path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from flows.cli import cli
+
     for args, expected in [
         (("drift", "credit", "--since", "yesterday"), "error: --since 'yesterday' is not a "
          "time"),
@@ -109,9 +123,9 @@ def test_bad_requests_are_one_line(deployed, batchpred) -> None:  # type: ignore
          "error: deployment settings: field 'drift.colour'"),
         (("deploy", "settings", "credit", "--monitoring-store-option", "password=x"),
          "error: monitoring store option 'password'"),
-    ]:
-        res = batchpred(*args)
-        assert res.returncode == 1, (args, res.stderr)
+    ]:  # in this process, on the deployment's home: these stop before any work
+        res = CliRunner().invoke(cli, list(args), env={"BATCHPRED_HOME": str(home)})
+        assert res.exit_code == 1, (args, res.stderr)
         assert res.stderr.startswith(expected) and res.stderr.count("\n") == 1, res.stderr
 
 
