@@ -36,6 +36,7 @@ import click
 
 from batch.cli import COMMANDS, BatchpredGroup, CliContext, JobRunner
 from batch.cli.jobs import job
+from batch.cli.monitoring import STORE, STORE_OPTION
 from batch.engine.pool.process_exit import skip_final_collection
 from batch.errors import ConfigError, JobError
 
@@ -169,16 +170,23 @@ def schedule_create(*, name: str, job_file: Path, cron: str | None, interval: fl
     click.echo(f"schedule {name!r} created; `batchpred worker` runs it")
 
 
+def _drift_run(func: Any) -> Any:
+    """The options of one run of the monitor-drift flow (now, or on a schedule)."""
+    for option in reversed([
+        click.option("--window", default="1d", show_default=True, help="Each run looks at "
+                     "the records of this last stretch of time (such as 6h, 1d, 7d)."),
+        click.option("--against", type=click.Choice(["baseline", "previous"]),
+                     default="baseline", show_default=True),
+        STORE, STORE_OPTION,
+    ]):
+        func = option(func)
+    return func
+
+
 @schedule.command("drift")
 @click.argument("name")
 @click.option("--deployment", required=True, help="The deployment whose drift to watch.")
-@click.option("--window", default="1d", show_default=True, help="Each run looks at the "
-              "records of this last stretch of time (such as 6h, 1d, 7d).")
-@click.option("--against", type=click.Choice(["baseline", "previous"]), default="baseline",
-              show_default=True)
-@click.option("--store", metavar="URI", help="The monitoring store (default: the "
-              "deployment's setting, else <home>/monitoring).")
-@click.option("--store-option", multiple=True, metavar="KEY=VALUE")
+@_drift_run
 @click.option("--cron", help="Cron expression, e.g. '0 * * * *'.")
 @click.option("--interval", type=click.FloatRange(min=1), help="Every this many seconds.")
 @click.option("--timezone", help="IANA time zone of the cron expression (default UTC).")
@@ -203,13 +211,7 @@ def schedule_drift(*, name: str, cron: str | None, interval: float | None,
 
 @cli.command("monitor-drift")
 @click.argument("deployment")
-@click.option("--window", default="1d", show_default=True, help="The records of this last "
-              "stretch of time (such as 6h, 1d, 7d).")
-@click.option("--against", type=click.Choice(["baseline", "previous"]), default="baseline",
-              show_default=True)
-@click.option("--store", metavar="URI", help="The monitoring store (default: the "
-              "deployment's setting, else <home>/monitoring).")
-@click.option("--store-option", multiple=True, metavar="KEY=VALUE")
+@_drift_run
 def monitor_drift_command(deployment: str, *, window: str, against: str, store: str | None,
                           store_option: tuple[str, ...]) -> None:
     """Run the monitor-drift flow for DEPLOYMENT now: artifacts, and an alert on a change."""

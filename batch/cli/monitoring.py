@@ -18,9 +18,9 @@ from batch.errors import ConfigError
 if TYPE_CHECKING:
     from batch.monitoring.stage import DriftRequest
 
-_STORE = click.option("--store", metavar="URI", help="The monitoring store (default: the "
+STORE = click.option("--store", metavar="URI", help="The monitoring store (default: the "
                       "deployment's setting, else <home>/monitoring).")
-_STORE_OPTION = click.option("--store-option", multiple=True, metavar="KEY=VALUE",
+STORE_OPTION = click.option("--store-option", multiple=True, metavar="KEY=VALUE",
                              help="Storage option of the store (endpoint_url, profile, ...).")
 
 
@@ -37,7 +37,7 @@ def _window(func: Any) -> Any:
         click.option("--against", type=click.Choice(["baseline", "previous"]),
                      default="baseline", show_default=True, help="Compare with the baseline, "
                      "or with the window before (of the same length)."),
-        _STORE, _STORE_OPTION,
+        STORE, STORE_OPTION,
     ]):
         func = option(func)
     return func
@@ -112,8 +112,8 @@ def _hours(request: DriftRequest) -> float:
 @click.option("--until", metavar="TIME", help="End of the window (default: now).")
 @click.option("--slo-ms", type=click.FloatRange(min=0, min_open=True), default=1000.0,
               show_default=True, help="The latency objective (p95) the status is held to.")
-@_STORE
-@_STORE_OPTION
+@STORE
+@STORE_OPTION
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def health(deployment: str, *, since: str | None, until: str | None, slo_ms: float,
@@ -149,8 +149,8 @@ def monitoring() -> None:
 
 @monitoring.command("compact")
 @click.argument("deployment", required=False)
-@_STORE
-@_STORE_OPTION
+@STORE
+@STORE_OPTION
 @click.option("--all-days", is_flag=True, help="Today's records too (default: days before "
               "today, which no job adds to any more).")
 def compact(deployment: str | None, store: str | None, store_option: tuple[str, ...],
