@@ -10,6 +10,7 @@ and from the built-in it most resembles, so callers can catch either::
     ├── ModelOutputError(RuntimeError)   a model whose output breaks the contract
     ├── UserCodeError(RuntimeError)      an exception raised inside user model code
     ├── DeploymentError(LookupError)     an unknown or invalid deployment
+    │   └── IncompatibleModelError(ValueError)  a model that cannot stand in for the champion
     └── JobError(RuntimeError)           a scoring job that failed (worker died, ...)
         ├── ErrorBudgetExceeded          too many rows failed; nothing was published
         └── IncompleteInputError(ValueError)  fewer rows than the input holds were scored
@@ -56,6 +57,12 @@ class UserCodeError(BatchPredError, RuntimeError):
 
 class DeploymentError(BatchPredError, LookupError):
     """A deployment is unknown or invalid."""
+
+
+class IncompatibleModelError(DeploymentError, ValueError):
+    """A challenger or new champion that predicts another target than the champion (name,
+    type, classes, positive class), or needs features it does not, without ``--force``.
+    Nothing was changed."""
 
 
 class JobError(BatchPredError, RuntimeError):

@@ -3,7 +3,8 @@
 The one rule for every small record batchpred keeps on a local disk (job records,
 deployments, kept ONNX conversions): write a temporary file beside the target,
 fsync it, rename it over the target, then fsync the folder so the rename itself
-survives a power cut.
+survives a power cut. A log that only grows (a deployment's history) is appended
+to one line at a time instead, each fsynced (:func:`append_line`).
 """
 
 from __future__ import annotations
@@ -40,3 +41,22 @@ def _sync_folder(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append ``line`` (and a newline) to ``path``, durably: flushed and fsynced before this
+    returns. A last line that a crash cut short is ended first, so it stays one torn line
+    that readers skip instead of swallowing this one.
+
+    Raises:
+        OSError: the folder cannot be created or the file written.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab+") as f:  # appends whatever the position; reads from it
+        end = f.seek(0, os.SEEK_END)
+        torn = end > 0 and f.seek(end - 1) >= 0 and f.read(1) != b"\n"
+        f.write((b"\n" if torn else b"") + line.encode("utf-8") + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+    if end == 0:  # a new file: its folder entry must survive a power cut too
+        _sync_folder(path.parent)

@@ -1,14 +1,20 @@
-"""``batchpred deploy``: name a package so jobs can use the name instead of a path."""
+"""``batchpred deploy``: name a package so jobs can use the name instead of a path; its
+settings, its history, and (``batch.cli.challengers``) its challengers and champion."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from batch.cli.challengers import COMMANDS, actor_option, echo_replacement
 from batch.cli.packages import echo_package
 from batch.cli.score import pairs
+
+if TYPE_CHECKING:
+    from batch.deployments import HistoryEvent
 
 
 @click.group()
@@ -19,13 +25,28 @@ def deploy() -> None:
 @deploy.command("create")
 @click.argument("name")
 @click.option("--model", required=True, help="Model package directory.")
-@click.option("--replace", is_flag=True, help="Point an existing deployment at this package.")
-def deploy_create(name: str, model: str, replace: bool) -> None:
+@click.option("--association-id", metavar="COLUMN", help="The input column that identifies "
+              "a row, to join actuals later (default: the package's; '' for none).")
+@click.option("--replace", is_flag=True, help="Point an existing deployment at this package "
+              "(as `deploy replace` does; the old champion is retired).")
+@click.option("--force", is_flag=True, help="With --replace: also when the package needs "
+              "features the champion did not.")
+@click.option("--reason", metavar="TEXT", help="Why, for the history.")
+@actor_option
+def deploy_create(name: str, model: str, replace: bool, **kw: Any) -> None:
     """Create deployment NAME for a package."""
     from batch.deployments import DeploymentRegistry
     from batch.models.package import open_package
 
-    d = DeploymentRegistry().create(name, open_package(model), replace=replace)
+    registry = DeploymentRegistry()
+    package = open_package(model)
+    if replace and kw["association_id"] is None and registry.find(name) is not None:
+        echo_replacement(registry.replace(name, package, force=kw["force"],
+                                          actor=kw["actor"], reason=kw["reason"]))
+        return
+    d = registry.create(name, package, replace=replace, force=kw["force"],
+                        association_id=kw["association_id"], actor=kw["actor"],
+                        reason=kw["reason"])
     click.echo(f"deployment {d.name!r} -> {d.model_name} v{d.model_version} "
                f"({d.package_digest[:12]})")
 
@@ -52,6 +73,13 @@ def deploy_show(name: str) -> None:
     registry = DeploymentRegistry()
     d = registry.get(name)
     click.echo(f"deployment: {d.name}\ncreated:    {d.created_at:%Y-%m-%d %H:%M:%S %Z}")
+    accuracy = "on" if d.settings.tracks_accuracy else "off"
+    click.echo(f"association id: {d.settings.association_id or '(none)'} "
+               f"(accuracy {accuracy})")
+    click.echo(f"challengers: {len(d.challengers) or 'none'}")
+    for c in d.challengers:
+        click.echo(f"  {c.id}\t{c.model_name} v{c.model_version}\t{c.package_digest[:12]}\t"
+                   f"added {c.added_at:%Y-%m-%d %H:%M}\t{c.package_path}")
     echo_package(registry.package(name))
 
 
@@ -70,19 +98,27 @@ def deploy_show(name: str) -> None:
               "('' for none).")
 @click.option("--alert-block", metavar="NAME", help="A Prefect notification block to tell "
               "of drift status changes ('' for none).")
+@click.option("--association-id", metavar="COLUMN", help="The input column that identifies "
+              "a row, to join actuals later ('' for none).")
+@click.option("--accuracy/--no-accuracy", default=None, help="Track accuracy (on by default "
+              "when there is an association id).")
+@click.option("--slo-p95-ms", type=click.FloatRange(min=0, min_open=True), metavar="MS",
+              help="Service health: the p95 latency objective (default 1000).")
 @click.option("--from-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A YAML or JSON file of settings (the keys `deploy settings NAME` prints).")
-def deploy_settings(name: str, **kw: Any) -> None:
-    """Show or change the settings of deployment NAME (monitoring store, drift thresholds)."""
-    import json
-
+@click.option("--reason", metavar="TEXT", help="Why, for the history.")
+@actor_option
+def deploy_settings(name: str, reason: str | None, actor: str | None, **kw: Any) -> None:
+    """Show or change the settings of deployment NAME (monitoring store, drift thresholds,
+    association id, accuracy, latency objective)."""
     from batch.deployments import DeploymentRegistry
 
     registry = DeploymentRegistry()
     current = registry.get(name).settings
     changed = _changed_settings(current.model_dump(mode="json"), kw)
     if changed is not None:
-        current = registry.update_settings(name, _validated(changed)).settings
+        current = registry.update_settings(name, _validated(changed), actor=actor,
+                                           reason=reason).settings
     click.echo(json.dumps(current.model_dump(mode="json"), indent=2, sort_keys=True))
 
 
@@ -111,9 +147,13 @@ def _changed_settings(data: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any
         data["monitoring_store_options"] = pairs(kw["monitoring_store_option"],
                                                  "--monitoring-store-option")
         touched = True
-    for key in ("alert_webhook", "alert_block"):
+    for key in ("alert_webhook", "alert_block", "association_id"):
         if kw[key] is not None:
             data[key] = kw[key] or None
+            touched = True
+    for key in ("accuracy", "slo_p95_ms"):
+        if kw[key] is not None:
+            data[key] = kw[key]
             touched = True
     thresholds = pairs(kw["drift_threshold"], "--drift-threshold")
     if thresholds or kw["star"]:
@@ -142,3 +182,55 @@ def _validated(data: dict[str, Any]) -> Any:
 
         check_uri(settings.monitoring_store)
     return settings
+
+
+@deploy.command("remove")
+@click.argument("name")
+@click.option("--reason", metavar="TEXT", help="Why, for the history.")
+@actor_option
+def deploy_remove(name: str, reason: str | None, actor: str | None) -> None:
+    """Delete deployment NAME. Its packages stay in the home's store (running jobs keep
+    theirs) and its history stays: a deployment created again as NAME continues it."""
+    from batch.deployments import DeploymentRegistry
+
+    d = DeploymentRegistry().remove(name, actor=actor, reason=reason)
+    click.echo(f"deployment {d.name!r} removed ({d.model_name} v{d.model_version}, "
+               f"{len(d.challengers)} challengers)")
+
+
+@deploy.command("history")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Tab-separated lines, or a JSON array of the events.")
+def deploy_history(name: str, fmt: str) -> None:
+    """Show what changed in deployment NAME: when, who, why, and the packages before and
+    after (one line per event, oldest first)."""
+    from batch.deployments import DeploymentRegistry
+
+    events = DeploymentRegistry().history(name)
+    if fmt == "json":
+        click.echo(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
+        return
+    for e in events:
+        before = e.before.champion[:12] if e.before else "-"
+        after = e.after.champion[:12] if e.after else "-"
+        click.echo(f"{e.time:%Y-%m-%d %H:%M:%S}Z\t{e.event}\t{e.actor}\t{e.reason or '-'}\t"
+                   f"{before} -> {after}\t{_details(e)}")
+
+
+def _details(event: HistoryEvent) -> str:
+    """What else an event says, for the table: the challenger, the old champion's fate,
+    the forced features, the settings that changed."""
+    parts = [f"challenger {event.challenger}"] if event.challenger else []
+    if event.event in ("replaced", "promoted"):
+        parts.append(f"old champion kept as {event.kept_as}" if event.kept_as
+                     else "old champion retired")
+    if event.forced_features:
+        parts.append(f"forced: {', '.join(event.forced_features)}")
+    parts += [f"{key}: {json.dumps(c.old)} -> {json.dumps(c.new)}"
+              for key, c in event.changes.items()]
+    return "; ".join(parts) or "-"
+
+
+for _command in COMMANDS:
+    deploy.add_command(_command)

@@ -33,6 +33,8 @@ def _window(func: Any) -> Any:
         click.option("--job", "job_id", metavar="ID", help="Only the records of this job."),
         click.option("--source", type=click.Choice(["batch", "realtime"]),
                      help="Only batch jobs' records, or only requests' (default: both)."),
+        click.option("--consumer", metavar="NAME", help="Only the requests of this API "
+                     "consumer (the name its token has in the server's token file)."),
         click.option("--by", type=click.Choice(["hour", "day"]), help="Also per hour or day."),
         click.option("--against", type=click.Choice(["baseline", "previous"]),
                      default="baseline", show_default=True, help="Compare with the baseline, "
@@ -50,7 +52,8 @@ def _request(deployment: str, kw: dict[str, Any]) -> DriftRequest:
     return DriftRequest(
         deployment, since=parse_time(kw["since"], option="--since") if kw["since"] else None,
         until=parse_time(kw["until"], option="--until") if kw["until"] else None,
-        job_id=kw["job_id"], source=kw["source"], by=kw["by"], against=kw["against"],
+        job_id=kw["job_id"], source=kw["source"], consumer=kw["consumer"], by=kw["by"],
+        against=kw["against"],
         store=kw["store"],
         store_options=pairs(kw["store_option"], "--store-option"))
 

@@ -88,14 +88,14 @@ def _single(path: str) -> list[ServedModel]:
 
 def _deployments(names: Sequence[str], *, none_ok: bool = False) -> list[ServedModel]:
     from batch.deployments import DeploymentRegistry
-    from batch.server import ServedModel
+    from batch.server.models import deployed
 
     registry = DeploymentRegistry()
     chosen = list(dict.fromkeys(names)) or [d.name for d in registry.list()]
     if not chosen and not none_ok:
         raise ConfigError(f"no deployments in {registry.home}; create one with "
                           "`batchpred deploy create NAME --model PKG`, or pass --model PKG")
-    return [ServedModel(name, registry.package(name)) for name in chosen]
+    return [deployed(registry, name) for name in chosen]
 
 
 def _cache(models: int) -> Any:

@@ -23,7 +23,9 @@ from batch.errors import ConfigError
 from batch.models.onnx_fastpath import model_path
 from batch.models.package import ModelPackage
 from batch.monitoring.baseline import Baseline, read_baseline
+from batch.monitoring.humility import humility_of
 from batch.scoring.columns import ScoringOptions
+from batch.scoring.humility import HumilityRule
 from connectors import (
     Output,
     OutputRequest,
@@ -117,7 +119,10 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
         The pre-flight's errors (:func:`batch.engine.preflight.preflight`).
     """
     started = time.perf_counter()
-    options = scoring_options(spec)
+    if previous is not None:  # a resume scores with the package the job started with
+        package = workers.package = _started_with(previous, spec, package, home=store.home)
+    rules = previous.humility if previous is not None else humility_rules(spec)
+    options = scoring_options(spec, humility_of(rules, package))
     if previous is not None and not spec.resume:
         raise ConfigError(f"job {job_id!r} already exists ({previous.status}); pass --resume "
                           "to continue it, or choose another --job-id")
@@ -134,7 +139,8 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
     record = previous or JobRecord(job_id=job_id, spec=spec, model_digest=package.digest,
                                    chunk_rows=check.chunk_rows, chunk_bytes=check.chunk_bytes,
                                    input_bytes=check.input_bytes,
-                                   chunks_planned=check.chunks, rows_seen=check.rows_seen)
+                                   chunks_planned=check.chunks, rows_seen=check.rows_seen,
+                                   humility=tuple(rules))
     record.scorer, record.fast_model = scorer, fast_model
     record.status, record.error = JobStatus.RUNNING, None
     store.save(record)
@@ -159,6 +165,18 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
         budget.failed += chunk.failed
     return Attempt(spec, package, record, report, budget, options, committed, store, workers,
                    record.fast_model, baseline, was_publishing)
+
+
+def humility_rules(spec: JobSpec) -> tuple[HumilityRule, ...]:
+    """The job's humility rules: its own, else its deployment's (none for a package path)."""
+    if spec.humility is not None:
+        return spec.humility
+    if Path(spec.model).expanduser().is_dir():
+        return ()
+    from batch.deployments import DeploymentRegistry
+
+    deployment = DeploymentRegistry().find(spec.model)
+    return deployment.settings.humility if deployment is not None else ()
 
 
 def monitoring(spec: JobSpec, package: ModelPackage) -> tuple[Baseline | None, str]:
@@ -203,6 +221,18 @@ def _preflight(spec: JobSpec, package: ModelPackage, previous: JobRecord | None,
     if not path.exists():  # the home could not keep it: workers would not find it
         return check, f"scikit-learn: {path.parent} cannot be written", None
     return check, fast.note, str(path)
+
+
+def _started_with(previous: JobRecord, spec: JobSpec, package: ModelPackage, *,
+                  home: Path) -> ModelPackage:
+    """The package a resumed job started with: its deployment's champion may have been
+    replaced since, and the old one stays in the home's store under its digest. (A
+    package directory changed since is not there: :func:`_check_same` refuses it.)"""
+    if previous.model_digest == package.digest or Path(spec.model).expanduser().is_dir():
+        return package
+    from batch.deployments import DeploymentRegistry
+
+    return DeploymentRegistry(home).stored_package(previous.model_digest) or package
 
 
 def _check_same(previous: JobRecord, spec: JobSpec, package: ModelPackage) -> None:

@@ -16,6 +16,8 @@ from batch.engine.options import (
     MIN_CHUNK_BYTES,
     parse_size,
 )
+from batch.scoring.humility import HumilityRule
+from connectors.secrets import masked_options
 
 
 def new_job_id() -> str:
@@ -66,6 +68,9 @@ class JobSpec(BaseModel):
                                          "setting, else <home>/monitoring.")
     monitoring_store_options: dict[str, str] = Field(default_factory=dict, description=(
         "Storage options of the monitoring store (endpoint_url, profile, region, ...)."))
+    humility: tuple[HumilityRule, ...] | None = Field(default=None, description="Humility "
+                                                      "rules that flag, override or reject "
+                                                      "rows; default: the deployment's.")
     preflight_rows: int = Field(default=DEFAULT_PREFLIGHT_ROWS, ge=0, description="Score "
                                 "this many leading rows first and fail fast (0: off).")
 
@@ -89,15 +94,3 @@ class JobSpec(BaseModel):
             raise ValueError(f"{value!r} is not a job id: use 1-100 letters, digits, '.', "
                              "'_' or '-', starting with a letter or digit")
         return value
-
-
-_SECRET_KEY = re.compile(r"pass(word|phrase)?|secret|token|credential|private_key|api_?key|"
-                         r"access_?key|authenticator_?token", re.IGNORECASE)
-_USERINFO = re.compile(r"(://[^/@:]*):[^/@]*@")
-
-
-def masked_options(options: dict[str, str]) -> dict[str, str]:
-    """``options`` with the values of secret-like keys replaced by ``***`` and the
-    password of any URL in a value (``http://user:secret@host``) too."""
-    return {k: "***" if _SECRET_KEY.search(k) else _USERINFO.sub(r"\1:***@", v)
-            for k, v in options.items()}

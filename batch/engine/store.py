@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from batch.engine.spec import JobSpec
 from batch.errors import ConfigError, validation_message
+from batch.scoring.humility import HumilityRule
 from batch.settings import home_dir
 from connectors.atomic_file import write_atomic
 
@@ -51,6 +52,8 @@ class JobRecord(BaseModel):
                                "pre-flight chose it; a resume keeps it.")
     fast_model: str | None = Field(default=None, description="The checked ONNX conversion "
                                    "the rows are scored with, if any.")
+    humility: tuple[HumilityRule, ...] = Field(default=(), description="The humility rules "
+                                               "the job applies, fixed when it started.")
     status: JobStatus = JobStatus.RUNNING
     error: str | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -15,11 +15,13 @@ from batch.engine.pool.startup import scorers
 from batch.engine.spec import JobSpec
 from batch.models.package import ModelPackage
 from batch.scoring.columns import ScoringOptions
+from batch.scoring.humility import Humility
 
 
-def scoring_options(spec: JobSpec) -> ScoringOptions:
-    """The job's passthrough choices, as the scoring code takes them."""
-    return ScoringOptions(passthrough=spec.passthrough, passthrough_all=spec.passthrough_all)
+def scoring_options(spec: JobSpec, humility: Humility | None = None) -> ScoringOptions:
+    """The job's passthrough choices and humility rules, as the scoring code takes them."""
+    return ScoringOptions(passthrough=spec.passthrough, passthrough_all=spec.passthrough_all,
+                          humility=humility)
 
 
 class JobWorkers:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +47,7 @@ class Merged:
     fingerprint: str
     columns: dict[str, ColumnStats]
     jobs: tuple[str, ...]
+    humility: Mapping[str, int] = field(default_factory=dict)  # rule key -> rows it fired on
 
     @property
     def rows(self) -> int:
@@ -65,6 +66,7 @@ def merge_table(table: pa.Table) -> dict[str, Merged]:
     for fingerprint in sorted(prints):
         part = table if len(prints) == 1 else table.filter(
             pc.equal(table.column("fingerprint"), fingerprint))
+        part, humility = _humility_rows(part)
         encoded = part.column("column").combine_chunks().dictionary_encode()
         codes = encoded.indices.to_numpy(zero_copy_only=False)
         order = np.argsort(codes, kind="stable")
@@ -76,8 +78,21 @@ def merge_table(table: pa.Table) -> dict[str, Merged]:
         columns = {names[code]: _merge_column(names[code], by_code[code])
                    for code in codes[np.sort(first_seen)].tolist()}
         jobs = tuple(sorted(set(part.column("job_id").to_pylist())))
-        result[fingerprint] = Merged(fingerprint, columns, jobs)
+        result[fingerprint] = Merged(fingerprint, columns, jobs, humility)
     return result
+
+
+def _humility_rows(table: pa.Table) -> tuple[pa.Table, dict[str, int]]:
+    """The feature and prediction rows, and the humility rules' firings summed per rule."""
+    is_rule = pc.equal(table.column("role_of_column"), "humility")
+    if not pc.any(is_rule).as_py():
+        return table, {}
+    rules = table.filter(is_rule)
+    fired: dict[str, int] = {}
+    for key, counts in zip(rules.column("column").to_pylist(),
+                           rules.column("counts").to_pylist(), strict=True):
+        fired[key] = fired.get(key, 0) + int(counts[0])
+    return table.filter(pc.invert(is_rule)), fired
 
 
 def _merge_column(name: str, rows: pa.Table) -> ColumnStats:
@@ -174,10 +189,11 @@ class Window:
     by: str | None = None
     job_id: str | None = None
     source: str | None = None
+    consumer: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"since": _iso(self.since), "until": _iso(self.until), "by": self.by,
-                "job_id": self.job_id, "source": self.source}
+                "job_id": self.job_id, "source": self.source, "consumer": self.consumer}
 
 
 def _iso(ts: datetime | None) -> str | None:
@@ -213,10 +229,19 @@ def drift_document(baseline: Baseline, current: Merged | None, *, deployment_id:
     doc["status"] = _deployment_status(features, rows, thresholds, against=against,
                                        previous=previous)
     doc["prediction_status"] = _worst([p["status"] for p in predictions], rows)
+    doc["humility"] = _humility(current, rows)
     doc["over_time"] = list(over_time)
     doc["excluded"] = list(excluded)
     doc["warnings"] = list(warnings)
     return doc
+
+
+def _humility(current: Merged | None, rows: int) -> list[dict[str, Any]]:
+    """Per humility rule that fired in the window: its rows and their share."""
+    if current is None:
+        return []
+    return [{"rule": key.rsplit("/", 1)[0], "action": key.rsplit("/", 1)[-1], "rows": n,
+             "share": n / rows if rows else None} for key, n in current.humility.items()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,21 @@ def health_document(table: pa.Table, *, deployment: str, since: datetime, until:
                          "threshold": None})
     return {"document_version": 1, "kind": "health", "deployment": deployment,
             "window": {"since": _iso(since), "until": _iso(until)}, "slo_ms": slo_ms,
-            "status": worst, "overall": overall, "sources": by_source}
+            "status": worst, "overall": overall, "sources": by_source,
+            "consumers": _consumers(table, seconds, slo_ms)}
+
+
+def _consumers(table: pa.Table, seconds: float, slo_ms: float) -> dict[str, Any]:
+    """The requests' figures per API consumer (segments of real-time traffic; requests
+    without a token are ``anonymous``)."""
+    if not table.num_rows:
+        return {}
+    requests = table.filter(pc.equal(table.column("source"), "realtime"))
+    if not requests.num_rows:
+        return {}
+    names = pc.fill_null(requests.column("consumer"), "anonymous")
+    return {name: _figures(requests.filter(pc.equal(names, name)), seconds, slo_ms)
+            for name in sorted(set(names.to_pylist()))}
 
 
 _ORDER = {"grey": 0, "green": 1, "yellow": 2, "red": 3}
@@ -136,14 +150,20 @@ def health_table_text(doc: dict[str, Any]) -> str:
     header = f"{'source':9s} {'rows':>12s} {'rows/s':>10s} {'requests':>9s} {'p50 ms':>7s} " \
              f"{'p95 ms':>7s} {'p99 ms':>7s} {'user err':>8s} {'srv err':>8s} {'failed':>7s}"
     lines.append(header)
-    for name, f in [*doc["sources"].items(), ("all", doc["overall"])]:
-        lat = f["latency_ms"]
-        lines.append(
-            f"{name:9s} {f['rows']:12,d} {f['rows_per_second']:10,.1f} {f['requests']:9,d} "
+    lines += [_line(name, f) for name, f in [*doc["sources"].items(), ("all", doc["overall"])]]
+    consumers = doc.get("consumers") or {}
+    if consumers:
+        lines += ["", "requests per consumer:", header.replace("source ", "consumer", 1)]
+        lines += [_line(name, f) for name, f in consumers.items()]
+    return "\n".join(lines)
+
+
+def _line(name: str, f: dict[str, Any]) -> str:
+    lat = f["latency_ms"]
+    return (f"{name:9s} {f['rows']:12,d} {f['rows_per_second']:10,.1f} {f['requests']:9,d} "
             f"{_ms(lat['p50']):>7s} {_ms(lat['p95']):>7s} {_ms(lat['p99']):>7s} "
             f"{_pct(f['user_error_rate']):>8s} {_pct(f['server_error_rate']):>8s} "
             f"{_pct(f['failed_row_rate']):>7s}")
-    return "\n".join(lines)
 
 
 def _ms(value: float | None) -> str:

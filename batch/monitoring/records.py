@@ -40,7 +40,11 @@ _WHO = [
     pa.field("ts_start", pa.timestamp("us", tz="UTC"), nullable=False),
     pa.field("ts_end", pa.timestamp("us", tz="UTC"), nullable=False),
     pa.field("hour", pa.timestamp("us", tz="UTC"), nullable=False),
+    # segments of real-time traffic: the API token's consumer and the client's address
+    pa.field("consumer", pa.string()),
+    pa.field("remote_address", pa.string()),
 ]
+SEGMENTS = ("consumer", "remote_address")  # null in batch records; added to older files
 STATS_SCHEMA = pa.schema([
     *_WHO,
     pa.field("fingerprint", pa.string(), nullable=False),
@@ -82,6 +86,8 @@ class Producer:
     job_id: str
     role: str = "champion"
     source: str = "batch"
+    consumer: str | None = None  # requests: the consumer their API token names
+    remote_address: str | None = None  # requests: the client's address
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,20 +123,27 @@ def stats_table(producer: Producer, chunks: Sequence[ChunkFacts],
     """The ``stats`` rows of the counted chunks (an empty table when none were)."""
     predictions = frozenset(prediction_names)
     counted = [c for c in chunks if c.stats is not None]
-    pairs = [(chunk, column) for chunk in counted
-             for column in chunk.stats.columns]  # type: ignore[union-attr]
+    pairs = []
+    for chunk in counted:
+        stats = chunk.stats
+        assert stats is not None
+        pairs += [(chunk, column, "prediction" if column.name in predictions else "feature")
+                  for column in stats.columns]
+        # a humility rule's firings: its key as the column, the rows in counts, none missing
+        pairs += [(chunk, ColumnStats(key, (rows, 0)), "humility")
+                  for key, rows in stats.humility]
     data: dict[str, Any] = {f.name: [] for f in _WHO}
     for chunk in counted:
         _who(data, producer, chunk)
-    widths = [len(chunk.stats.columns) for chunk in counted]  # type: ignore[union-attr]
-    columns = [c for _, c in pairs]
+    widths = [len(chunk.stats.columns) + len(chunk.stats.humility)  # type: ignore[union-attr]
+              for chunk in counted]
+    columns = [c for _, c, _ in pairs]
     data = {name: np.repeat(np.asarray(values, dtype=object), widths).tolist()
             for name, values in data.items()}
-    data["fingerprint"] = [chunk.stats.fingerprint for chunk, _ in pairs]  # type: ignore[union-attr]
-    data["rows"] = [chunk.stats.rows for chunk, _ in pairs]  # type: ignore[union-attr]
+    data["fingerprint"] = [chunk.stats.fingerprint for chunk, _, _ in pairs]  # type: ignore[union-attr]
+    data["rows"] = [chunk.stats.rows for chunk, _, _ in pairs]  # type: ignore[union-attr]
     data["column"] = [c.name for c in columns]
-    data["role_of_column"] = ["prediction" if c.name in predictions else "feature"
-                              for c in columns]
+    data["role_of_column"] = [role for _, _, role in pairs]
     data["counts"] = _lists([c.counts for c in columns])
     data["sketch"] = _lists([c.sketch for c in columns])
     data["n_missing"] = [c.missing for c in columns]
@@ -187,6 +200,8 @@ def _who(rows: dict[str, list[object]], producer: Producer, chunk: ChunkFacts) -
     rows["ts_start"].append(start)
     rows["ts_end"].append(end)
     rows["hour"].append(hour_of(start))
+    rows["consumer"].append(producer.consumer)
+    rows["remote_address"].append(producer.remote_address)
 
 
 def column_stats(table: pa.Table) -> list[ColumnStats]:
@@ -206,6 +221,9 @@ def check_schema(table: pa.Table, kind: str) -> pa.Table:
         ValueError: it is not a table of that kind (or of another schema version).
     """
     schema = SCHEMAS[kind]
+    for name in SEGMENTS:  # files written before segments were recorded
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
     missing = [name for name in schema.names if name not in table.column_names]
     if missing:
         raise ValueError(f"not a {kind} record table (no {', '.join(missing[:3])})")

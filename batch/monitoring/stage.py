@@ -39,6 +39,7 @@ class DriftRequest:
     until: datetime | None = None
     job_id: str | None = None
     source: str | None = None  # "batch" or "realtime"; None: both
+    consumer: str | None = None  # only the requests of this API consumer (a segment)
     by: str | None = None  # "hour" or "day"
     against: str = "baseline"  # or "previous"
     store: str | None = None  # default: the deployment's setting, else <home>/monitoring
@@ -108,7 +109,7 @@ def run_drift(request: DriftRequest, *, registry: DeploymentRegistry | None = No
                           f"{until.isoformat()}")
     found = store.read(request.deployment, "stats", since=since, until=until,
                        job_id=request.job_id)
-    found.table = _of_source(found.table, request.source)
+    found.table = _of_source(found.table, request.source, request.consumer)
     by_print = merge_table(found.table)
     baseline = _baseline(request.deployment, registry, store, found.table)
     with contextlib.suppress(ConnectorError):  # a read-only store still answers the stage
@@ -120,10 +121,11 @@ def run_drift(request: DriftRequest, *, registry: DeploymentRegistry | None = No
         span = until - since
         before = store.read(request.deployment, "stats", since=since - span, until=since,
                             job_id=request.job_id)
-        before.table = _of_source(before.table, request.source)
+        before.table = _of_source(before.table, request.source, request.consumer)
         previous = merge_table(before.table).get(baseline.fingerprint)
         found.warnings.extend(before.warnings)
-    window = Window(since, until, request.by, request.job_id, request.source)
+    window = Window(since, until, request.by, request.job_id, request.source,
+                    request.consumer)
     over_time = (_over_time(found.table, baseline, request.by, settings.drift.psi_epsilon)
                  if request.by else [])
     return drift_document(baseline, current, deployment_id=request.deployment, window=window,
@@ -132,7 +134,10 @@ def run_drift(request: DriftRequest, *, registry: DeploymentRegistry | None = No
                           warnings=found.warnings)
 
 
-def _of_source(table: pa.Table, source: str | None) -> pa.Table:
+def _of_source(table: pa.Table, source: str | None, consumer: str | None = None) -> pa.Table:
+    """The rows of ``source`` (None: any) and of ``consumer`` (None: any)."""
+    if consumer is not None and table.num_rows:
+        table = table.filter(pc.equal(table.column("consumer"), consumer))
     if source is None or not table.num_rows:
         return table
     return table.filter(pc.equal(table.column("source"), source))

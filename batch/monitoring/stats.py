@@ -79,6 +79,8 @@ class ChunkStats:
     fingerprint: str
     rows: int
     columns: tuple[ColumnStats, ...]  # the baseline's features, then its predictions
+    # per humility rule ("name/action"): the rows it fired on
+    humility: tuple[tuple[str, int], ...] = ()
 
     def merge(self, other: ChunkStats) -> ChunkStats:
         """Both together.
@@ -89,8 +91,12 @@ class ChunkStats:
         if other.fingerprint != self.fingerprint:
             raise ConfigError(f"stats of baseline {other.fingerprint[:12]} cannot merge with "
                               f"stats of baseline {self.fingerprint[:12]}")
+        fired = dict(self.humility)
+        for key, rows in other.humility:
+            fired[key] = fired.get(key, 0) + rows
         return ChunkStats(self.fingerprint, self.rows + other.rows, tuple(
-            a.merge(b) for a, b in zip(self.columns, other.columns, strict=True)))
+            a.merge(b) for a, b in zip(self.columns, other.columns, strict=True)),
+            tuple(fired.items()))
 
     def column(self, name: str) -> ColumnStats:
         for stats in self.columns:
@@ -103,14 +109,16 @@ class ChunkStats:
         return {"fingerprint": self.fingerprint, "rows": self.rows,
                 "columns": [{**{name: getattr(c, name) for name in _FIELDS},
                              "counts": list(c.counts), "sketch": list(c.sketch),
-                             "sum": encode(c.sum)} for c in self.columns]}
+                             "sum": encode(c.sum)} for c in self.columns],
+                "humility": [list(pair) for pair in self.humility]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ChunkStats:
         columns = tuple(ColumnStats(**{**c, "counts": tuple(c["counts"]),
                                        "sketch": tuple(c["sketch"]), "sum": decode(c["sum"])})
                         for c in data["columns"])
-        return cls(data["fingerprint"], data["rows"], columns)
+        humility = tuple((str(key), int(rows)) for key, rows in data.get("humility", ()))
+        return cls(data["fingerprint"], data["rows"], columns, humility)
 
 
 _FIELDS = tuple(f.name for f in fields(ColumnStats))

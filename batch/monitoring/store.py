@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from batch.errors import ConfigError
 from batch.monitoring.baseline import Baseline
 from batch.monitoring.exactsum import decode, encode, to_float
-from batch.monitoring.records import KINDS, SCHEMAS, check_schema
+from batch.monitoring.records import KINDS, SCHEMAS, SEGMENTS, check_schema
 from batch.settings import home_dir
 from connectors.atomic_file import write_atomic
 from connectors.storage import (
@@ -314,7 +314,7 @@ def _between(table: pa.Table, since: datetime | None, until: datetime | None) ->
 def merge_rows(table: pa.Table, kind: str) -> pa.Table:
     """Rows of one job, hour and column (stats) or job and hour (health) merged into one:
     counts and sums add, min and max take the extreme; chunk_index becomes -1."""
-    keys = ["deployment_id", "model_id", "role", "source", "job_id", "hour"]
+    keys = ["deployment_id", "model_id", "role", "source", "job_id", "hour", *SEGMENTS]
     keys += ["fingerprint", "column", "role_of_column"] if kind == "stats" else []
     data = table.to_pydict()
     groups: dict[tuple[Any, ...], list[int]] = {}

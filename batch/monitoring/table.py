@@ -33,6 +33,11 @@ def drift_table(doc: Mapping[str, Any]) -> str:
         lines += ["", "data quality:"]
         lines += [f"  {q['feature']}: {q['finding']} ({q['value']:.1%}, threshold "
                   f"{q['threshold']:.1%})" for q in doc["data_quality"]]
+    if doc.get("humility"):
+        lines += ["", "humility rules:"]
+        lines += [f"  {h['rule']} ({h['action']}): fired on {h['rows']:,} rows"
+                  + (f" ({h['share']:.1%})" if h["share"] is not None else "")
+                  for h in doc["humility"]]
     for item in doc["excluded"]:
         lines.append(f"left out: job {item['job_id']} ({item['rows']:,} rows): {item['reason']}")
     return "\n".join(lines)

@@ -8,6 +8,8 @@ null predictions and the reason in ``prediction_status``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 
@@ -22,8 +24,18 @@ from batch.scoring.columns import (
     passthrough_columns,
 )
 from batch.scoring.features import FeatureFrame, coerce_features
+from batch.scoring.humility import Fired, Humility, apply, overridden
 
 PROBABILITY_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredRows:
+    """A scored batch, and what the humility rules did to it."""
+
+    batch: pa.RecordBatch
+    humility: tuple[int, ...] = ()  # per rule of the options' humility: the rows it fired on
+    rejected: np.ndarray | None = None  # the rows a humility rule rejected (None: none)
 
 
 def score_batch(
@@ -34,12 +46,25 @@ def score_batch(
     *,
     features: FeatureFrame | None = None,
 ) -> pa.RecordBatch:
+    """Score one batch: :func:`score_rows`, the batch alone."""
+    return score_rows(batch, package, scorer, options, features=features).batch
+
+
+def score_rows(
+    batch: pa.RecordBatch,
+    package: ModelPackage,
+    scorer: Scorer,
+    options: ScoringOptions,
+    *,
+    features: FeatureFrame | None = None,
+) -> ScoredRows:
     """Score one batch.
 
     Rows whose values cannot be coerced get null predictions and a status
-    naming the column and value; the rest are scored. ``features``: the batch
-    already coerced (:func:`~batch.scoring.features.coerce_features`), when the
-    caller needs them too.
+    naming the column and value; the rest are scored, then the options' humility
+    rules flag, override or reject them (:mod:`batch.scoring.humility`).
+    ``features``: the batch already coerced
+    (:func:`~batch.scoring.features.coerce_features`), when the caller needs them too.
 
     Raises:
         SchemaError: see :func:`output_schema`.
@@ -57,27 +82,81 @@ def score_batch(
         raw = scorer.predict_columns(scored.columns, scored.rows, scored.category_missing)
     elif scored.rows:
         raw = scorer.predict(scored.frame)
+    output = _checked_output(package, raw, scored.rows)
+    reasons = features.reasons
+    counts: tuple[int, ...] = ()
+    rejected = None
+    if options.humility is not None:
+        fired = apply(options.humility, scored.columns, _watched(package, output))
+        counts = fired.counts
+        if fired.rejected is not None:
+            rejected = np.flatnonzero(valid)[fired.rejected]
+        if fired.reasons is not None:
+            output, valid, reasons = _humbled(package, output, valid=valid, reasons=reasons,
+                                              rules=(options.humility, fired))
     columns = [batch.column(c) for c in passthrough_columns(batch.schema, options)]
-    columns += _prediction_arrays(package, raw, valid)
+    columns += _prediction_arrays(package, output, valid)
     if options.status_column:
-        if features.reasons is None:
+        if reasons is None:
             columns.append(pa.repeat(pa.scalar(STATUS_OK, pa.string()), n))
         else:
-            status = np.full(n, STATUS_OK, dtype=object)
-            status[~valid] = features.reasons[~valid]
+            status = reasons.copy()
+            status[np.flatnonzero([r is None for r in reasons])] = STATUS_OK
             columns.append(pa.array(status, type=pa.string()))
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
+    return ScoredRows(pa.RecordBatch.from_arrays(columns, schema=schema), counts, rejected)
+
+
+def _watched(package: ModelPackage, output: np.ndarray) -> np.ndarray | None:
+    """What an uncertain-prediction rule watches: the value, or the positive class's
+    probability (nothing for a multiclass model)."""
+    target = package.manifest.target
+    if target.type is TargetType.REGRESSION:
+        return output
+    if target.type is TargetType.BINARY:
+        return output[:, list(target.classes).index(str(target.positive))]
+    return None
+
+
+def _humbled(package: ModelPackage, output: np.ndarray, *, valid: np.ndarray,
+             reasons: np.ndarray | None, rules: tuple[Humility, Fired]
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The scored rows' output with overrides applied and rejected rows dropped, which
+    rows have predictions, and every row's status (None: OK)."""
+    humility, fired = rules
+    output = output.copy()
+    classes = list(package.manifest.target.classes)
+    for value, rows in overridden(humility, fired):
+        if output.ndim == 1:
+            output[rows] = float(value)
+        else:
+            output[rows] = 0.0
+            output[rows, classes.index(str(value))] = 1.0
+    at = np.flatnonzero(valid)  # scored row i is batch row at[i]
+    statuses = np.full(len(valid), None, dtype=object) if reasons is None else reasons.copy()
+    assert fired.reasons is not None
+    statuses[at] = fired.reasons
+    if fired.rejected is not None:
+        output = output[~fired.rejected]
+        valid = valid.copy()
+        valid[at[fired.rejected]] = False
+    return output, valid, statuses
+
+
+def _checked_output(package: ModelPackage, raw: np.ndarray | None, m: int) -> np.ndarray:
+    """The model's values (regression) or class probabilities (m x classes), checked."""
+    if package.manifest.target.type is TargetType.REGRESSION:
+        return _checked_values(package, raw, m)
+    return _checked_probabilities(package, raw, m)
 
 
 def _prediction_arrays(
-    package: ModelPackage, raw: np.ndarray | None, valid: np.ndarray
+    package: ModelPackage, output: np.ndarray, valid: np.ndarray
 ) -> list[pa.Array]:
     target = package.manifest.target
     n, m = len(valid), int(valid.sum())
     if target.type is TargetType.REGRESSION:
-        values = _checked_values(package, raw, m)
-        return [_scatter(values, valid)]
-    probs = _checked_probabilities(package, raw, m)
+        return [_scatter(output, valid)]
+    probs = output
     classes = np.array(target.classes, dtype=object)
     if target.type is TargetType.BINARY:
         positive = str(target.positive)  # validated: a binary target always names it

@@ -16,10 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from batch.errors import SchemaError
 from batch.models.manifest import ModelManifest, TargetType
 from batch.scoring.features import check_schema
+from batch.scoring.humility import Humility
 
 STATUS_COLUMN = "prediction_status"
 STATUS_OK = "OK"
@@ -32,6 +34,13 @@ class ScoringOptions:
     passthrough: tuple[str, ...] = ()
     passthrough_all: bool = False
     status_column: bool = True
+    humility: Humility | None = None  # rules that flag, override or reject scored rows
+
+
+def failed_mask(status: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Per row, whether it has no prediction: its status is not ``OK`` (a row a humility
+    rule flagged or overrode is ``OK; humility: ...``)."""
+    return pc.invert(pc.starts_with(status, STATUS_OK))
 
 
 def prediction_fields(manifest: ModelManifest) -> list[pa.Field]:

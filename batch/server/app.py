@@ -31,7 +31,7 @@ from batch.server.auth import Tokens
 from batch.server.body import read_limited
 from batch.server.errors import ForbiddenError, QueryArgumentError
 from batch.server.info import model_info, model_summary
-from batch.server.models import RETRY_AFTER, ServedModel, ServedModels, with_fast_path
+from batch.server.models import RETRY_AFTER, ServedModel, ServedModels, deployed, with_fast_path
 from batch.server.predict import Predictor
 from batch.server.query import PredictionQuery
 from batch.server.recorder import RequestRecorder, Watched
@@ -56,6 +56,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"description": "Body over the payload limit"},
     415: {"description": "Unsupported content type or encoding"},
     422: {"description": "Rows that do not fit the model (a missing required column)"},
+    480: {"description": "A humility rule of the deployment rejected a row (the message "
+                         "names the row, the rule and the value)"},
     503: {"description": "The model is loading; see Retry-After"},
 }
 
@@ -134,7 +136,9 @@ def _upload_routes(predictor: Predictor, config: ServerConfig) -> APIRouter:
 
     @router.post("/deployments/{deployment_id}", summary="Upload a package (editor)",
                  status_code=201, responses={400: {"description": "Not a package archive"},
-                                             403: {"description": "Not an editor token"}})
+                                             403: {"description": "Not an editor token"},
+                                             409: {"description": "The package predicts "
+                                                   "another target than the deployment"}})
     async def upload(request: Request, deployment_id: str) -> JSONResponse:
         _editor(request)
         if not _ID.match(deployment_id):
@@ -174,8 +178,7 @@ def _deploy(name: str, body: bytes, max_bytes: int) -> ServedModel:
     with tempfile.TemporaryDirectory(prefix=".upload-") as folder:
         package = unpack_package(body, Path(folder), max_bytes=max_bytes)
         registry.create(name, package, replace=True)
-    served = ServedModel(name, registry.package(name))
-    return with_fast_path(served, registry.home / "onnx")
+    return with_fast_path(deployed(registry, name), registry.home / "onnx")
 
 
 OPEN_PATHS = frozenset({"/ping"})  # answered without a token: a load balancer's probe

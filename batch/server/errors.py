@@ -9,6 +9,7 @@ They hang under the engine's root, so the shim's one mapping to status codes
     │   ├── QueryArgumentError               a bad query argument (400)
     │   ├── PayloadTooLargeError             a body over the payload limit (413)
     │   └── UnsupportedMediaTypeError        a content type or encoding not taken (415)
+    │   └── HumilityRejectedError            a humility rule rejected a row (480)
     ├── UnauthorizedError(PermissionError)  no API token, or an unknown one (401)
     ├── ForbiddenError(PermissionError)     a token whose role may not do this (403)
     └── ModelsLoadingError(RuntimeError)     the model is still loading: retry later (503)
@@ -37,6 +38,10 @@ class PayloadTooLargeError(RequestError):
 
 class UnsupportedMediaTypeError(RequestError):
     """A content type, charset or content encoding the shim does not read."""
+
+
+class HumilityRejectedError(RequestError):
+    """A deployment's humility rule rejected a row of the request (DataRobot's 480)."""
 
 
 class ModelsLoadingError(BatchPredError, RuntimeError):

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from batch.deployments import DeploymentRegistry
 from batch.errors import DeploymentError
 from batch.models.cache import ModelCache
 from batch.models.loaders import Scorer
 from batch.models.onnx_fastpath import kept_fast_path, model_path
 from batch.models.package import ModelPackage
+from batch.scoring.humility import Humility
 from batch.server.errors import ModelsLoadingError
 
 LOAD_WAIT = 2.0  # seconds a request waits for its model before a 503
@@ -37,6 +39,7 @@ class ServedModel:
     package: ModelPackage
     fast: str | None = None
     scorer_note: str | None = None  # what the batch job's check said of the conversion
+    humility: Humility | None = None  # the deployment's humility rules, resolved
 
 
 def with_fast_path(model: ServedModel, onnx_cache: Path) -> ServedModel:
@@ -47,7 +50,21 @@ def with_fast_path(model: ServedModel, onnx_cache: Path) -> ServedModel:
     if kept is None:
         return model
     fast = str(model_path(onnx_cache, model.package)) if kept.model is not None else None
-    return ServedModel(model.name, model.package, fast, kept.note)
+    return replace(model, fast=fast, scorer_note=kept.note)
+
+
+def deployed(registry: DeploymentRegistry, name: str) -> ServedModel:
+    """Deployment ``name`` as served: its package, with its humility rules resolved.
+
+    Raises:
+        DeploymentError: no such deployment, or its package was modified.
+        ConfigError: a humility rule does not fit the model (naming the rule).
+    """
+    from batch.monitoring.humility import humility_of
+
+    package = registry.package(name)
+    rules = registry.get(name).settings.humility
+    return ServedModel(name, package, humility=humility_of(rules, package))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,22 +9,28 @@ from __future__ import annotations
 import importlib.util
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from batch.scoring.chunk import score_batch
-from batch.scoring.columns import STATUS_COLUMN, STATUS_OK
+from batch.scoring.chunk import ScoredRows, score_rows
+from batch.scoring.columns import STATUS_COLUMN, failed_mask
 from batch.scoring.features import FeatureFrame, coerce_features
 from batch.server.body import decoded, read_limited
-from batch.server.errors import PayloadFormatError, PayloadTooLargeError, UnsupportedMediaTypeError
+from batch.server.errors import (
+    HumilityRejectedError,
+    PayloadFormatError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
 from batch.server.models import Loaded, ServedModels
 from batch.server.payload import MULTIPART, MediaType, read_rows, unsupported
 from batch.server.query import PredictionQuery
-from batch.server.recorder import RequestRecorder
+from batch.server.recorder import RequestRecorder, Segment
 from batch.server.responses import csv_body, json_body, rounded
 from batch.server.status import status_of
 
@@ -47,9 +53,12 @@ class Predictor:
         started = time.perf_counter()
         try:
             return await self._predict(request, name, query, started)
+        except HumilityRejectedError:
+            raise  # recorded already, with its rows and the rules' counts
         except Exception as exc:
             if self.recorder is not None:
-                self.recorder.failed(name, status_of(exc), time.perf_counter() - started)
+                self.recorder.failed(name, status_of(exc), time.perf_counter() - started,
+                                     segment=segment_of(request))
             raise
 
     async def _predict(self, request: Request, name: str, query: PredictionQuery,
@@ -64,14 +73,21 @@ class Predictor:
         else:
             raise unsupported(header)
         loaded = await run_in_threadpool(self.models.loaded, name)
-        content, features, scored = await run_in_threadpool(
+        answer = await run_in_threadpool(
             _scored_body, body, media, loaded, query, as_csv=_wants_csv(request))
         seconds = time.perf_counter() - started
         if self.recorder is not None:  # queued: counted off the request path
-            self.recorder.scored(name, features, scored, failed=_failed_rows(scored),
-                                 seconds=seconds)
+            rules = loaded.model.humility
+            fired = () if rules is None else tuple(zip(rules.keys, answer.scored.humility,
+                                                       strict=True))
+            self.recorder.scored(name, answer.features, answer.scored.batch,
+                                 failed=_failed_rows(answer.scored.batch), seconds=seconds,
+                                 segment=segment_of(request), humility=fired)
+        rejected = answer.scored.rejected
+        if rejected is not None:  # recorded as scored (with the rules' counts), then refused
+            raise HumilityRejectedError(_rejection(answer.scored.batch, rejected))
         elapsed = round(seconds * 1000)
-        return Response(content, media_type=CSV if _wants_csv(request) else JSON, headers={
+        return Response(answer.content, media_type=CSV if _wants_csv(request) else JSON, headers={
             "X-DataRobot-Execution-Time": str(elapsed),
             "X-DataRobot-Model-Cache-Hit": "true" if loaded.cache_hit else "false",
         })
@@ -106,25 +122,50 @@ class Predictor:
         return data, media
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    content: bytes  # the response body (empty when a row was rejected)
+    features: FeatureFrame  # for the monitoring records: counted unrounded, as a batch
+    scored: ScoredRows  # job counts them
+
+
 def _scored_body(body: bytes, media: MediaType, loaded: Loaded, query: PredictionQuery, *,
-                 as_csv: bool) -> tuple[bytes, FeatureFrame, pa.RecordBatch]:
-    """The response body, and the features and scored rows (for the monitoring records:
-    counted unrounded, as a batch job counts them)."""
+                 as_csv: bool) -> _Answer:
+    """The response body, and the features and scored rows."""
     package = loaded.model.package
     batch = read_rows(body, media, package.manifest.feature_names)
+    options = query.scoring_options
+    if loaded.model.humility is not None:
+        options = replace(options, humility=loaded.model.humility)
     with _SCORING:
         features = coerce_features(batch, package.manifest)
-        scored = score_batch(batch, package, loaded.scorer, query.scoring_options,
-                             features=features)
-    shown = rounded(scored, package.manifest, query.decimals)
+        scored = score_rows(batch, package, loaded.scorer, options, features=features)
+    if scored.rejected is not None:
+        return _Answer(b"", features, scored)
+    shown = rounded(scored.batch, package.manifest, query.decimals)
     content = csv_body(shown) if as_csv else json_body(shown, package.manifest)
-    return content, features, scored
+    return _Answer(content, features, scored)
+
+
+def _rejection(scored: pa.RecordBatch, rows: np.ndarray) -> str:
+    """The 480's message: the first rejected row's reason, and how many were rejected."""
+    first = int(rows[0])
+    reason = scored.column(STATUS_COLUMN)[first].as_py()
+    more = f" ({len(rows)} of {scored.num_rows} rows rejected)" if len(rows) > 1 else ""
+    return f"row {first}: {reason}{more}"
+
+
+def segment_of(request: Request) -> Segment:
+    """Who sent ``request``: its token's consumer (when tokens are on) and address."""
+    caller = getattr(request.state, "caller", None)
+    return Segment(caller.consumer if caller is not None else None,
+                   request.client.host if request.client is not None else None)
 
 
 def _failed_rows(scored: pa.RecordBatch) -> int:
     if STATUS_COLUMN not in scored.schema.names:
         return 0
-    return int(pc.sum(pc.not_equal(scored.column(STATUS_COLUMN), STATUS_OK)).as_py() or 0)
+    return int(pc.sum(failed_mask(scored.column(STATUS_COLUMN))).as_py() or 0)
 
 
 def _wants_csv(request: Request) -> bool:

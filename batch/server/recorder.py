@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -70,17 +70,32 @@ class _Pending:
 
 
 @dataclass(frozen=True, slots=True)
+class Segment:
+    """Who sent a request: the consumer its API token names (None: no token) and the
+    client's address."""
+
+    consumer: str | None = None
+    remote_address: str | None = None
+
+
+_Key = tuple[str, Segment]  # a deployment, and a segment of its traffic
+
+
+@dataclass(frozen=True, slots=True)
 class _Scored:
     name: str
+    segment: Segment
     features: FeatureFrame
     scored: pa.RecordBatch
     failed: int
     seconds: float
+    humility: tuple[tuple[str, int], ...] = ()  # per humility rule: the rows it fired on
 
 
 @dataclass(frozen=True, slots=True)
 class _Failed:
     name: str
+    segment: Segment
     status: int
     seconds: float
 
@@ -97,7 +112,7 @@ class RequestRecorder:
         self._flush_rows = flush_rows
         self._flush_seconds = flush_seconds
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[_Key, _Pending] = {}
         self._server = uuid.uuid4().hex[:8]
         self._seq = 0
         self._thread: threading.Thread | None = None
@@ -113,15 +128,19 @@ class RequestRecorder:
         self._thread.start()
 
     def scored(self, name: str, features: FeatureFrame, scored: pa.RecordBatch, *,
-               failed: int, seconds: float) -> None:
-        """Record a request's rows (called on the request path: only queues them)."""
+               failed: int, seconds: float, segment: Segment = Segment(),
+               humility: tuple[tuple[str, int], ...] = ()) -> None:
+        """Record a request's rows (called on the request path: only queues them);
+        ``humility``: how many rows each of the deployment's humility rules fired on."""
         if name in self._watched:
-            self._queue.put(_Scored(name, features, scored, failed, seconds))
+            self._queue.put(_Scored(name, segment, features, scored, failed, seconds,
+                                    humility))
 
-    def failed(self, name: str, status: int, seconds: float) -> None:
+    def failed(self, name: str, status: int, seconds: float, *,
+               segment: Segment = Segment()) -> None:
         """Record a request that got an error status."""
         if name in self._watched:
-            self._queue.put(_Failed(name, status, seconds))
+            self._queue.put(_Failed(name, segment, status, seconds))
 
     def close(self, timeout: float = 30.0) -> None:
         """Count what is queued, publish every micro-chunk, stop the thread."""
@@ -153,7 +172,7 @@ class RequestRecorder:
 
     def _add(self, item: object) -> None:
         if isinstance(item, _Failed):
-            pending = self._pending.setdefault(item.name, _Pending())
+            pending = self._pending.setdefault((item.name, item.segment), _Pending())
             pending.requests += 1
             pending.seconds += item.seconds
             pending.latencies.append(item.seconds)
@@ -164,7 +183,7 @@ class RequestRecorder:
             return
         assert isinstance(item, _Scored)
         watched = self._watched[item.name]
-        pending = self._pending.setdefault(item.name, _Pending())
+        pending = self._pending.setdefault((item.name, item.segment), _Pending())
         if watched.baseline is not None:  # counted in batches: a count has fixed costs
             pending.waiting.append(item)
             pending.waiting_rows += item.scored.num_rows
@@ -177,12 +196,17 @@ class RequestRecorder:
         pending.latencies.append(item.seconds)
 
     def _flush(self, *, due_only: bool) -> None:
+        """Publish the due micro-chunks: one file per deployment, a row per segment."""
         now = time.monotonic()
-        for name, pending in list(self._pending.items()):
-            due = (pending.rows >= self._flush_rows
-                   or now - pending.started >= self._flush_seconds)
-            if (due or not due_only) and pending.requests and self._publish(name, pending):
-                del self._pending[name]
+        due: dict[str, list[tuple[Segment, _Pending]]] = {}
+        for (name, segment), pending in self._pending.items():
+            if pending.requests and (not due_only or pending.rows >= self._flush_rows
+                                     or now - pending.started >= self._flush_seconds):
+                due.setdefault(name, []).append((segment, pending))
+        for name, segments in due.items():
+            if self._publish(name, segments):
+                for segment, _ in segments:
+                    del self._pending[(name, segment)]
 
     @staticmethod
     def _count_waiting(watched: Watched, pending: _Pending) -> None:
@@ -198,26 +222,39 @@ class RequestRecorder:
         batch = scored.combine_chunks().to_batches()[0] if scored.num_rows else \
             pa.RecordBatch.from_pylist([], schema=scored.schema)
         counted = count_chunk(baseline, features, batch)
+        fired: dict[str, int] = {}
+        for item in items:
+            for key, rows in item.humility:
+                fired[key] = fired.get(key, 0) + rows
+        if fired:
+            counted = replace(counted, humility=tuple(fired.items()))
         pending.stats = counted if pending.stats is None else pending.stats.merge(counted)
 
-    def _publish(self, name: str, pending: _Pending) -> bool:
+    def _publish(self, name: str, segments: list[tuple[Segment, _Pending]]) -> bool:
         watched = self._watched[name]
-        try:
-            self._count_waiting(watched, pending)
-        except Exception:  # noqa: BLE001 - monitoring never takes the server down
-            log.exception("monitoring: requests of %s could not be counted", name)
         self._seq += 1
         job = f"rt-{self._server}-{self._seq:06d}"
-        fact = ChunkFacts(0, pending.rows, pending.failed, pending.seconds,
-                          datetime.now(UTC), pending.stats, requests=pending.requests,
-                          latency=tuple(latency_counts(pending.latencies).tolist()),
-                          user_errors=pending.user_errors + pending.failed,
-                          server_errors=pending.server_errors)
-        producer = Producer(watched.deployment_id, watched.model_id, job, source="realtime")
-        tables = {"health": health_table(producer, [fact])}
-        if watched.baseline is not None and pending.stats is not None:
-            tables["stats"] = stats_table(producer, [fact],
-                                          (p.name for p in watched.baseline.predictions))
+        health, stats = [], []
+        for segment, pending in segments:
+            try:
+                self._count_waiting(watched, pending)
+            except Exception:  # noqa: BLE001 - monitoring never takes the server down
+                log.exception("monitoring: requests of %s could not be counted", name)
+            fact = ChunkFacts(0, pending.rows, pending.failed, pending.seconds,
+                              datetime.now(UTC), pending.stats, requests=pending.requests,
+                              latency=tuple(latency_counts(pending.latencies).tolist()),
+                              user_errors=pending.user_errors + pending.failed,
+                              server_errors=pending.server_errors)
+            producer = Producer(watched.deployment_id, watched.model_id, job,
+                                source="realtime", consumer=segment.consumer,
+                                remote_address=segment.remote_address)
+            health.append(health_table(producer, [fact]))
+            if watched.baseline is not None and pending.stats is not None:
+                stats.append(stats_table(producer, [fact],
+                                         (p.name for p in watched.baseline.predictions)))
+        tables = {"health": pa.concat_tables(health)}
+        if stats:
+            tables["stats"] = pa.concat_tables(stats)
         try:
             if watched.baseline is not None:
                 watched.store.save_baseline(watched.baseline)

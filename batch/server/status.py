@@ -15,6 +15,7 @@ from batch.errors import (
     BatchPredError,
     ConfigError,
     DeploymentError,
+    IncompatibleModelError,
     ModelOutputError,
     PackageError,
     SchemaError,
@@ -22,6 +23,7 @@ from batch.errors import (
 )
 from batch.server.errors import (
     ForbiddenError,
+    HumilityRejectedError,
     ModelsLoadingError,
     PayloadTooLargeError,
     RequestError,
@@ -30,17 +32,20 @@ from batch.server.errors import (
 )
 from connectors.errors import ConnectorConfigError, ConnectorError, InputFormatError
 
+HUMILITY_REJECTED = 480  # DataRobot's status for a row a humility rule rejected
 # most specific first: the first type an error is an instance of decides
 STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (UnauthorizedError, 401),
     (ForbiddenError, 403),
     (PayloadTooLargeError, 413),
     (UnsupportedMediaTypeError, 415),
+    (HumilityRejectedError, HUMILITY_REJECTED),
     (RequestError, 400),
     (ConfigError, 400),
     (InputFormatError, 400),
     (ConnectorConfigError, 400),
     (SchemaError, 422),
+    (IncompatibleModelError, 409),
     (DeploymentError, 404),
     (ModelsLoadingError, 503),
     (PackageError, 500),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -21,8 +21,8 @@ import pyarrow.compute as pc
 from batch.models.cache import process_cache
 from batch.models.loaders import Scorer
 from batch.models.package import ModelPackage
-from batch.scoring.chunk import score_batch
-from batch.scoring.columns import STATUS_COLUMN, STATUS_OK, ScoringOptions
+from batch.scoring.chunk import score_rows
+from batch.scoring.columns import STATUS_COLUMN, ScoringOptions, failed_mask
 from batch.scoring.features import coerce_features
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Part | bytes) -> ChunkResul
     failed, failures, quarantine = 0, None, None
     if STATUS_COLUMN in out.schema.names:
         status = out.column(STATUS_COLUMN)
-        mask = pc.not_equal(status, STATUS_OK)
+        mask = failed_mask(status)
         failed = int(pc.sum(mask).as_py() or 0)
         if failed:
             failures = pa.record_batch({"row": pc.indices_nonzero(mask),
@@ -113,13 +113,17 @@ def _scored(job: ChunkJob, chunk: pa.RecordBatch, scorer: Scorer
     """The scored chunk and, with a baseline, its counts (on the features the model got)
     and the seconds counting took."""
     features = coerce_features(chunk, job.package.manifest)
-    out = score_batch(chunk, job.package, scorer, job.options, features=features)
+    scored = score_rows(chunk, job.package, scorer, job.options, features=features)
+    out = scored.batch
     if job.baseline is None:
         return out, None, 0.0
     from batch.monitoring.stats import count_chunk
 
     started = time.perf_counter()
     stats = count_chunk(job.baseline, features.columns, out, codes=features.codes)
+    if job.options.humility is not None:
+        stats = replace(stats, humility=tuple(zip(job.options.humility.keys, scored.humility,
+                                                  strict=True)))
     return out, stats, time.perf_counter() - started
 
 

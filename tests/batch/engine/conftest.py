@@ -8,6 +8,7 @@ configuration read by real code in the worker processes, not mocks.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from batch.engine.workers import JobWorkers
 from batch.models import open_package
 from batch.models.builder import PackageSpec, create_package
 from batch.models.manifest import TargetType
+from batch.monitoring.baseline import build_baseline, write_baseline
 
 CUSTOM = '''
 import multiprocessing
@@ -77,6 +79,16 @@ def workload(tmp_path_factory: pytest.TempPathFactory) -> Workload:
     table = credit_table(60_000, seed=4).drop_columns([TARGET])
     pcsv.write_csv(table, root / "score.csv")
     return Workload(package.path, root / "score.csv", table)
+
+
+@pytest.fixture(scope="session")
+def watched(workload, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    """The workload's package with a baseline from its training data."""
+    path = tmp_path_factory.mktemp("watched") / "pkg"
+    shutil.copytree(workload.package, path)
+    training = pcsv.read_csv(workload.package.parent / "train.csv")
+    write_baseline(open_package(path), build_baseline(open_package(path), training))
+    return path
 
 
 @pytest.fixture

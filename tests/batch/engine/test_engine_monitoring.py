@@ -4,7 +4,6 @@ and the records published to the monitoring store give the same drift however th
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.csv as pcsv
 import pytest
 
 from batch.engine.run import run_job
@@ -21,7 +19,7 @@ from batch.engine.spec import JobSpec
 from batch.engine.store import JobStore
 from batch.models import open_package
 from batch.models.cache import process_cache
-from batch.monitoring.baseline import build_baseline, read_baseline, write_baseline
+from batch.monitoring.baseline import read_baseline
 from batch.monitoring.drift import merge_table
 from batch.monitoring.stage import DriftRequest, run_drift
 from batch.monitoring.stats import ChunkStats, count_chunk
@@ -29,16 +27,6 @@ from batch.monitoring.store import MonitoringStore
 from batch.scoring.chunk import score_batch
 from batch.scoring.columns import ScoringOptions
 from batch.scoring.features import coerce_features
-
-
-@pytest.fixture(scope="module")
-def watched(workload, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
-    """The workload's package with a baseline from its training data."""
-    path = tmp_path_factory.mktemp("watched") / "pkg"
-    shutil.copytree(workload.package, path)
-    training = pcsv.read_csv(workload.package.parent / "train.csv")
-    write_baseline(open_package(path), build_baseline(open_package(path), training))
-    return path
 
 
 def _whole(package_path: Path, table: pa.Table) -> ChunkStats:

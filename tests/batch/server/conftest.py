@@ -8,7 +8,9 @@ credit model and the multiclass segment model) with a payload limit of
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import batchpred_cli
@@ -18,7 +20,9 @@ import pytest
 from server_harness import MAX_PAYLOAD_MB, SLOW_LOAD, Credit, Server, start_server, stop
 
 from batch.cli.sample_data import TARGET, credit_table, train_model
-from batch.models.builder import PackageSpec, create_package
+from batch.models import open_package
+from batch.models.builder import PackageSpec, create_package, training_table
+from batch.monitoring.baseline import build_baseline, write_baseline
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +37,17 @@ def credit(tmp_path_factory: pytest.TempPathFactory) -> Credit:
         positive_class="yes", name="credit-risk", association_id="loan_id",
     ))
     return Credit(package.path, estimator, credit_table(300, seed=8).drop_columns([TARGET]))
+
+
+@pytest.fixture(scope="module")
+def watched_credit(tmp_path_factory: pytest.TempPathFactory, credit: Credit) -> Path:
+    """The credit package with a baseline from its training rows (a copy)."""
+    pkg = tmp_path_factory.mktemp("watched-credit") / "pkg"
+    shutil.copytree(credit.package, pkg)
+    package = open_package(pkg)
+    write_baseline(package, build_baseline(package, training_table(
+        str(credit.package.parent / "train.csv"))))
+    return pkg
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import batchpred_cli
@@ -15,9 +14,8 @@ import pytest
 from server_harness import Credit, start_server, stop
 
 from batch.models import open_package
-from batch.models.builder import training_table
 from batch.models.cache import process_cache
-from batch.monitoring.baseline import build_baseline, read_baseline, write_baseline
+from batch.monitoring.baseline import read_baseline
 from batch.monitoring.drift import merge_table
 from batch.monitoring.stats import ChunkStats, count_chunk
 from batch.monitoring.store import MonitoringStore
@@ -32,16 +30,17 @@ def _csv(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def test_requests_are_recorded_and_flushed_when_the_server_stops(
-        credit: Credit, tmp_path: Path) -> None:
-    pkg = tmp_path / "pkg"
-    shutil.copytree(credit.package, pkg)
-    package = open_package(pkg)
-    write_baseline(package, build_baseline(package, training_table(
-        str(credit.package.parent / "train.csv"))))
+def _watched(pkg: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The credit package with a baseline, deployed as "watched": (package, home)."""
     home = tmp_path / "home"
     assert batchpred_cli.run("deploy", "create", "watched", "--model", str(pkg),
                              home=home).returncode == 0
+    return pkg, home
+
+
+def test_requests_are_recorded_and_flushed_when_the_server_stops(
+        credit: Credit, watched_credit: Path, tmp_path: Path) -> None:
+    pkg, home = _watched(watched_credit, tmp_path)
     server = start_server(home, "--flush-seconds", "600",  # only the stop flushes
                           ready=lambda r: r.status_code == 200)
     try:
@@ -83,6 +82,50 @@ def test_requests_are_recorded_and_flushed_when_the_server_stops(
     realtime = json.loads(health.stdout)["sources"]["realtime"]
     assert realtime["requests"] == 4 and realtime["rows"] == 300
     assert realtime["user_error_rate"] == pytest.approx(1 / 4)
+
+
+def test_requests_are_segmented_by_consumer(credit: Credit, watched_credit: Path,
+                                            tmp_path: Path) -> None:
+    _, home = _watched(watched_credit, tmp_path)
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text("tokens:\n  - token: loan-app-0123456789abcdef\n    consumer: loan-app\n"
+                      "  - token: back-office-0123456789ab\n    consumer: back-office\n")
+    server = start_server(home, "--tokens", str(tokens), "--flush-seconds", "600",
+                          ready=lambda r: r.status_code == 200)
+    sent = {"loan-app": (0, 120), "back-office": (120, 30)}
+    try:
+        with server.client() as client:
+            for token, (start, rows) in zip(("loan-app-0123456789abcdef",
+                                             "back-office-0123456789ab"), sent.values(),
+                                            strict=True):
+                for part in range(2):
+                    answer = client.post(
+                        "/deployments/watched/predictions",
+                        content=_csv(credit.table.slice(start + part * rows // 2, rows // 2)),
+                        headers={"Content-Type": "text/csv", "Authorization": f"Bearer {token}"})
+                    assert answer.status_code == 200, answer.text
+            bad = client.post("/deployments/watched/predictions", content=b"{",
+                              headers={"Content-Type": "application/json",
+                                       "Authorization": "Bearer back-office-0123456789ab"})
+            assert bad.status_code == 400
+    finally:
+        stop(server)
+    stats = MonitoringStore(str(home / "monitoring")).read("watched", "stats").table
+    assert set(stats.column("consumer").to_pylist()) == {"loan-app", "back-office"}
+    assert set(stats.column("remote_address").to_pylist()) == {"127.0.0.1"}
+    for consumer, (_, rows) in sent.items():
+        drift = batchpred_cli.run("drift", "watched", "--consumer", consumer, "--format",
+                                  "json", home=home)
+        assert drift.returncode == 0, drift.stderr
+        doc = json.loads(drift.stdout)
+        assert doc["rows"] == rows and doc["window"]["consumer"] == consumer
+    health = batchpred_cli.run("health", "watched", "--format", "json", home=home)
+    consumers = json.loads(health.stdout)["consumers"]
+    assert {name: (f["requests"], f["rows"]) for name, f in consumers.items()} == {
+        "loan-app": (2, 120), "back-office": (3, 30)}
+    assert consumers["back-office"]["user_error_rate"] == pytest.approx(1 / 3)
+    table = batchpred_cli.run("health", "watched", home=home)
+    assert "requests per consumer:" in table.stdout and "back-office" in table.stdout
 
 
 def _counted_as_a_job(package_path: Path, table: pa.Table) -> ChunkStats:
