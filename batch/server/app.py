@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from batch.deployments import DeploymentRegistry
 from batch.errors import BatchPredError
+from batch.server.admission import DEFAULT_MAX_REQUESTS, Admission
 from batch.server.auth import Tokens
 from batch.server.body import read_limited
 from batch.server.errors import ForbiddenError, QueryArgumentError
@@ -80,6 +81,7 @@ class ServerConfig:
     max_payload_mb: float = DEFAULT_MAX_PAYLOAD_MB
     tokens: Tokens | None = None  # None: no API tokens asked for
     uploads: bool = False  # POST and DELETE /deployments/{id} (editor tokens only)
+    max_requests: int = DEFAULT_MAX_REQUESTS  # at once in this process; past it, 503
 
     @property
     def max_payload(self) -> int:
@@ -108,7 +110,8 @@ def create_app(models: ServedModels, config: ServerConfig,
     install_handlers(app)
     if config.tokens is not None:
         _require_tokens(app, config.tokens)
-    predictor = Predictor(models, config.max_payload, recorder)
+    predictor = Predictor(models, config.max_payload, recorder,
+                          Admission(config.max_requests))
     app.include_router(_common_routes(models))
     if config.single:
         app.include_router(_single_routes(predictor, models.names[0]))

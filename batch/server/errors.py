@@ -12,7 +12,9 @@ They hang under the engine's root, so the shim's one mapping to status codes
     │   └── HumilityRejectedError            a humility rule rejected a row (480)
     ├── UnauthorizedError(PermissionError)  no API token, or an unknown one (401)
     ├── ForbiddenError(PermissionError)     a token whose role may not do this (403)
-    └── ModelsLoadingError(RuntimeError)     the model is still loading: retry later (503)
+    └── RetryLaterError(RuntimeError)        not now: retry after ``retry_after`` s (503)
+        ├── ModelsLoadingError               the model is still loading
+        └── SaturatedError                   as many requests in progress as it takes
 """
 
 from __future__ import annotations
@@ -44,12 +46,20 @@ class HumilityRejectedError(RequestError):
     """A deployment's humility rule rejected a row of the request (DataRobot's 480)."""
 
 
-class ModelsLoadingError(BatchPredError, RuntimeError):
-    """The model is still loading; ``retry_after`` says in how many seconds to ask again."""
+class RetryLaterError(BatchPredError, RuntimeError):
+    """Not now; ``retry_after`` says in how many seconds to ask again."""
 
     def __init__(self, message: str, *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ModelsLoadingError(RetryLaterError):
+    """The model is still loading."""
+
+
+class SaturatedError(RetryLaterError):
+    """The server has as many requests in progress as it takes: retry later."""
 
 
 class UnauthorizedError(BatchPredError, PermissionError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from batch.scoring.chunk import ScoredRows, score_rows
 from batch.scoring.columns import STATUS_COLUMN, failed_mask
 from batch.scoring.features import FeatureFrame, coerce_features
+from batch.server.admission import Admission
 from batch.server.body import decoded, read_limited
 from batch.server.errors import (
     HumilityRejectedError,
@@ -46,13 +47,15 @@ class Predictor:
     models: ServedModels
     max_payload: int
     recorder: RequestRecorder | None = None  # monitoring records of the requests
+    admission: Admission = field(default_factory=Admission)  # 503 past its limit
 
     async def predict(self, request: Request, name: str, query: PredictionQuery) -> Response:
         """Score the request's rows with model ``name``; errors propagate to the handlers
         of :mod:`batch.server.status` (and are recorded as the request's health)."""
         started = time.perf_counter()
         try:
-            return await self._predict(request, name, query, started)
+            with self.admission.admitted():
+                return await self._predict(request, name, query, started)
         except HumilityRejectedError:
             raise  # recorded already, with its rows and the rules' counts
         except Exception as exc:

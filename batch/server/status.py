@@ -24,9 +24,9 @@ from batch.errors import (
 from batch.server.errors import (
     ForbiddenError,
     HumilityRejectedError,
-    ModelsLoadingError,
     PayloadTooLargeError,
     RequestError,
+    RetryLaterError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
@@ -47,7 +47,7 @@ STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (SchemaError, 422),
     (IncompatibleModelError, 409),
     (DeploymentError, 404),
-    (ModelsLoadingError, 503),
+    (RetryLaterError, 503),
     (PackageError, 500),
     (ModelOutputError, 500),
     (UserCodeError, 500),
@@ -67,7 +67,7 @@ def message_response(message: str, status: int, headers: dict[str, str] | None =
 def error_response(exc: Exception) -> JSONResponse:
     """The response for an error of the engine, the shim or a connector."""
     headers = None
-    if isinstance(exc, ModelsLoadingError):
+    if isinstance(exc, RetryLaterError):
         headers = {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, UnauthorizedError):
         headers = {"WWW-Authenticate": 'Bearer realm="batchpred"'}
