@@ -149,6 +149,12 @@ def _run(spec: JobSpec, *, quiet: bool) -> None:
     if report.already_done:
         click.echo(f"job {spec.job_id} already finished; nothing to do")
     click.echo(summary_line(report))
+    if report.predictions_logged is not None:
+        twice = report.duplicate_association_ids
+        click.echo(f"logged {report.predictions_logged:,} predictions for accuracy"
+                   + (f"; warning: {twice:,} rows repeat an association id of an earlier "
+                      "row (the last actual uploaded for an id counts for each of them)"
+                      if twice else ""))
 
 
 def _local_bytes(uri: str) -> int:

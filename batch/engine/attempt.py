@@ -122,6 +122,7 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
     if previous is not None:  # a resume scores with the package the job started with
         package = workers.package = _started_with(previous, spec, package, home=store.home)
     rules = previous.humility if previous is not None else humility_rules(spec)
+    association = previous.association_id if previous is not None else association_of(spec)
     options = scoring_options(spec, humility_of(rules, package))
     if previous is not None and not spec.resume:
         raise ConfigError(f"job {job_id!r} already exists ({previous.status}); pass --resume "
@@ -131,7 +132,7 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
     else:  # an output that exists or cannot be written fails now, before any scoring
         check_destination(spec, job_id)
     check, scorer, fast_model = _preflight(spec, package, previous, store=store,
-                                           workers=workers)
+                                           workers=workers, association_id=association)
     if fast_model is not None and spec.executor == "dask" and spec.dask_address:
         # the conversion is a file under this machine's home, out of a remote worker's reach
         scorer, fast_model = package.manifest.artifact.kind, None
@@ -140,7 +141,7 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
                                    chunk_rows=check.chunk_rows, chunk_bytes=check.chunk_bytes,
                                    input_bytes=check.input_bytes,
                                    chunks_planned=check.chunks, rows_seen=check.rows_seen,
-                                   humility=tuple(rules))
+                                   humility=tuple(rules), association_id=association)
     record.scorer, record.fast_model = scorer, fast_model
     record.status, record.error = JobStatus.RUNNING, None
     store.save(record)
@@ -179,6 +180,21 @@ def humility_rules(spec: JobSpec) -> tuple[HumilityRule, ...]:
     return deployment.settings.humility if deployment is not None else ()
 
 
+def association_of(spec: JobSpec) -> str | None:
+    """The input column the job logs its predictions under: its deployment's association
+    id, when the deployment tracks accuracy or has challengers (None: no log, and none
+    with monitoring off)."""
+    if not spec.monitoring or Path(spec.model).expanduser().is_dir():
+        return None
+    from batch.deployments import DeploymentRegistry
+
+    deployment = DeploymentRegistry().find(spec.model)
+    if deployment is None or deployment.settings.association_id is None:
+        return None
+    on = deployment.settings.accuracy or bool(deployment.challengers)
+    return deployment.settings.association_id if on else None
+
+
 def monitoring(spec: JobSpec, package: ModelPackage) -> tuple[Baseline | None, str]:
     """The baseline to count the job's chunks on, and what the report says of it.
 
@@ -195,7 +211,8 @@ def monitoring(spec: JobSpec, package: ModelPackage) -> tuple[Baseline | None, s
 
 
 def _preflight(spec: JobSpec, package: ModelPackage, previous: JobRecord | None, *,
-               store: JobStore, workers: JobWorkers) -> tuple[PreflightResult, str, str | None]:
+               store: JobStore, workers: JobWorkers, association_id: str | None = None
+               ) -> tuple[PreflightResult, str, str | None]:
     """The pre-flight, what scores the rows, and the ONNX model file (if that is it).
 
     A resumed job passed its pre-flight already, with the same model and input
@@ -211,7 +228,7 @@ def _preflight(spec: JobSpec, package: ModelPackage, previous: JobRecord | None,
                                 previous.input_bytes, 0.0, chunks=previous.chunks_planned)
         return check, previous.scorer, previous.fast_model
     check = preflight(spec, package, scoring_options(spec), onnx_cache=store.home / "onnx",
-                      on_plan=workers.plan)
+                      on_plan=workers.plan, association_id=association_id)
     fast = check.fast_path
     if fast is None:
         return check, package.manifest.artifact.kind, None

@@ -27,6 +27,7 @@ from batch.models.onnx_fastpath import FastPath, build_fast_path, kept_fast_path
 from batch.models.package import ModelPackage
 from batch.scoring.columns import ScoringOptions, output_schema
 from batch.scoring.features import coerce_features
+from batch.scoring.prediction_log import check_association_column
 from connectors import IntakeRequest, RangedIntake, open_intake
 
 MIN_CHUNK_ROWS = 1_000
@@ -47,14 +48,15 @@ class PreflightResult:
 
 def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions, *,
               onnx_cache: Path | None = None,
-              on_plan: Callable[[int | None, int | None], None] | None = None) -> PreflightResult:
+              on_plan: Callable[[int | None, int | None], None] | None = None,
+              association_id: str | None = None) -> PreflightResult:
     """Check the input and the model on the leading rows.
 
     ``on_plan`` hears how the input splits before the rows are scored (the
     engine starts its workers then, so they start up while the model loads here).
 
     Raises:
-        SchemaError: a required column is missing.
+        SchemaError: a required column is missing (the ``association_id`` column too).
         PackageError, ModelOutputError, UserCodeError: the model fails.
         ErrorBudgetExceeded: the leading rows fail beyond the error budget.
     """
@@ -67,6 +69,8 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions, *,
     target = parse_size(spec.chunk_size)
     try:
         output_schema(package.manifest, intake.schema, options)
+        if association_id is not None:
+            check_association_column(intake.schema, association_id)
         ranges = None
         if spec.chunk_rows is None and isinstance(intake, RangedIntake):
             ranges = intake.byte_ranges(target)

@@ -12,13 +12,25 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from batch.deployments import DeploymentRegistry
-from batch.monitoring.records import ChunkFacts, Producer, health_table, stats_table
+from batch.errors import JobError
+from batch.monitoring.records import (
+    ChunkFacts,
+    Producer,
+    duplicate_ids,
+    health_table,
+    predictions_table,
+    stats_table,
+)
 from batch.monitoring.stage import open_store, settings_of
 from batch.monitoring.stats import ChunkStats
 
 if TYPE_CHECKING:
     from batch.engine.attempt import Attempt
+    from batch.engine.store import ChunkRecord
     from batch.models.package import ModelPackage
 
 
@@ -29,6 +41,27 @@ def deployment_id(model: str, package: ModelPackage, registry: DeploymentRegistr
         return model
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", package.manifest.name).strip("-._")
     return name or "model"
+
+
+def _log(run: Attempt, chunk: ChunkRecord) -> pa.RecordBatch:
+    """A committed chunk's prediction log, with rows numbered in the job's input.
+
+    Raises:
+        JobError: it is missing or not what the manifest says (the job's folder was
+            tampered with): nothing is published.
+    """
+    try:
+        log = run.store.log(run.record.job_id, chunk.index)
+    except (OSError, pa.ArrowException) as exc:
+        raise JobError(f"job {run.record.job_id!r}: the prediction log of chunk "
+                       f"{chunk.index} cannot be read ({exc}); discard the job and run it "
+                       "again") from None
+    if chunk.logged is not None and log.num_rows != chunk.logged:
+        raise JobError(f"job {run.record.job_id!r}: the prediction log of chunk "
+                       f"{chunk.index} has {log.num_rows:,} rows, its manifest "
+                       f"{chunk.logged:,}; discard the job and run it again")
+    rows = pc.add(log.column("row"), pa.scalar(chunk.start_row, pa.int64()))
+    return log.set_column(log.schema.get_field_index("row"), "row", rows)
 
 
 def publish_records(run: Attempt) -> list[str]:
@@ -42,15 +75,21 @@ def publish_records(run: Attempt) -> list[str]:
     deployment = deployment_id(spec.model, run.package, registry)
     store = open_store(settings_of(deployment, registry), spec.monitoring_store,
                        spec.monitoring_store_options, registry)
+    chunks = run.store.chunks(run.record.job_id)
     facts = [ChunkFacts(c.index, c.rows, c.failed, c.seconds, c.ended_at or datetime.now(UTC),
                         ChunkStats.from_json(c.stats) if c.stats is not None else None)
-             for c in run.store.chunks(run.record.job_id)]
+             for c in chunks]
     producer = Producer(deployment, run.package.digest, run.record.job_id)
     tables = {"health": health_table(producer, facts)}
     if run.baseline is not None:
         store.save_baseline(run.baseline)
         tables["stats"] = stats_table(producer, facts,
                                       (p.name for p in run.baseline.predictions))
+    if run.record.association_id is not None:
+        logs = [_log(run, chunk) for chunk in chunks]
+        tables["predictions"] = predictions_table(producer, facts, logs)
+        run.report.predictions_logged = tables["predictions"].num_rows
+        run.report.duplicate_association_ids = duplicate_ids(tables["predictions"])
     written = store.publish(deployment, run.record.job_id, tables)
     store.compact(deployment, before=datetime.now(UTC).date())  # earlier days: one file each
     return written

@@ -41,6 +41,8 @@ class JobReport:
     scorer: str = ""  # what scored the rows: "onnxruntime (...)" or "scikit-learn: <why>"
     monitoring: str = ""  # "on (baseline <fingerprint>)" or "off: <why>"
     monitoring_records: list[str] = field(default_factory=list)  # files published
+    predictions_logged: int | None = None  # rows of the prediction log (association id on)
+    duplicate_association_ids: int = 0  # logged rows whose id an earlier row had
     already_done: bool = False
 
     @property

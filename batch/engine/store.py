@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from batch.engine.spec import JobSpec
@@ -54,6 +55,9 @@ class JobRecord(BaseModel):
                                    "the rows are scored with, if any.")
     humility: tuple[HumilityRule, ...] = Field(default=(), description="The humility rules "
                                                "the job applies, fixed when it started.")
+    association_id: str | None = Field(default=None, description="The input column its "
+                                       "predictions are logged under (the deployment's "
+                                       "association id when it started; None: no log).")
     status: JobStatus = JobStatus.RUNNING
     error: str | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -73,6 +77,8 @@ class ChunkRecord(BaseModel):
                                          "the baseline's buckets (monitoring on).")
     seconds: float = Field(default=0.0, description="The worker's time on the chunk.")
     ended_at: datetime | None = Field(default=None, description="When it was committed.")
+    logged: int | None = Field(default=None, description="Rows in the chunk's prediction "
+                               "log (a file beside the manifest), when predictions are logged.")
 
 
 class JobStore:
@@ -127,6 +133,28 @@ class JobStore:
         self._manifest.write(chunk.model_dump_json() + "\n")
         self._manifest.flush()
         os.fsync(self._manifest.fileno())
+
+    def save_log(self, job_id: str, index: int, log: pa.RecordBatch) -> None:
+        """Keep chunk ``index``'s prediction log (before its manifest line is written: a
+        chunk scored again replaces it)."""
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, log.schema) as writer:
+            writer.write_batch(log)
+        write_atomic(self._log(job_id, index), sink.getvalue().to_pybytes())
+
+    def log(self, job_id: str, index: int) -> pa.RecordBatch:
+        """Chunk ``index``'s prediction log.
+
+        Raises:
+            OSError: it is missing.
+        """
+        with pa.memory_map(str(self._log(job_id, index))) as source:
+            table = pa.ipc.open_file(source).read_all()
+        return table.combine_chunks().to_batches()[0] if table.num_rows else \
+            pa.RecordBatch.from_pylist([], schema=table.schema)
+
+    def _log(self, job_id: str, index: int) -> Path:
+        return self.path(job_id) / "predictions" / f"chunk-{index:06d}.arrow"
 
     def close_manifest(self) -> None:
         if self._manifest is not None:

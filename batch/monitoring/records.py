@@ -24,7 +24,7 @@ from batch.monitoring.exactsum import decode, encode, to_float
 from batch.monitoring.stats import ChunkStats, ColumnStats
 
 SCHEMA_VERSION = 1
-KINDS = ("stats", "health")
+KINDS = ("stats", "health", "predictions", "actuals")
 # latency buckets (seconds): (-inf, 1 ms), [1 ms, 2 ms), ..., [60 s, +inf)
 LATENCY_EDGES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
                  30.0, 60.0)
@@ -74,7 +74,33 @@ HEALTH_SCHEMA = pa.schema([
     pa.field("user_errors", pa.int64(), nullable=False),
     pa.field("server_errors", pa.int64(), nullable=False),
 ])
-SCHEMAS = {"stats": STATS_SCHEMA, "health": HEALTH_SCHEMA}
+# one row per scored row of a deployment with an association id (or challengers): what
+# accuracy joins the actuals to. ts_start / hour: the chunk's, so a prediction is counted
+# in the hour it was made
+PREDICTIONS_SCHEMA = pa.schema([
+    *_WHO,
+    pa.field("association_id", pa.string(), nullable=False),
+    pa.field("row", pa.int64(), nullable=False),  # the row in the job's input
+    # regression: the value; binary: the positive class's probability; multiclass: the
+    # predicted class's probability
+    pa.field("prediction", pa.float64(), nullable=False),
+    pa.field("label", pa.string()),  # classification: the predicted class
+    pa.field("probabilities", pa.list_(pa.float64())),  # classification: in class order
+])
+# one row per actual outcome uploaded: job_id is the upload's id, chunk_index its chunk,
+# ts_start / ts_end / hour when it was received (model_id and role are empty)
+ACTUALS_SCHEMA = pa.schema([
+    *_WHO,
+    pa.field("association_id", pa.string(), nullable=False),  # at most 128 characters
+    pa.field("seq", pa.int64(), nullable=False),  # the row in the upload: a later one wins
+    pa.field("actual_value", pa.float64()),  # regression
+    pa.field("actual_label", pa.string()),  # classification: a class of the target
+    pa.field("timestamp", pa.timestamp("us", tz="UTC")),  # when the outcome happened
+    pa.field("was_acted_on", pa.bool_()),
+])
+SCHEMAS = {"stats": STATS_SCHEMA, "health": HEALTH_SCHEMA, "predictions": PREDICTIONS_SCHEMA,
+           "actuals": ACTUALS_SCHEMA}
+COMPACTED = ("stats", "health")  # kinds whose rows merge (counts add); the others append
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +184,29 @@ def stats_table(producer: Producer, chunks: Sequence[ChunkFacts],
     arrays = [data[f.name] if isinstance(data[f.name], pa.Array) else
               pa.array(data[f.name], type=f.type) for f in STATS_SCHEMA]
     return pa.Table.from_arrays(arrays, schema=STATS_SCHEMA)
+
+
+def predictions_table(producer: Producer, chunks: Sequence[ChunkFacts],
+                      logs: Sequence[pa.RecordBatch]) -> pa.Table:
+    """The ``predictions`` rows of the chunks: each chunk's prediction log (association
+    id, row, prediction, label, probabilities) with who made it and when."""
+    parts = []
+    for chunk, log in zip(chunks, logs, strict=True):
+        who: dict[str, list[object]] = {f.name: [] for f in _WHO}
+        _who(who, producer, chunk)
+        columns = [pa.repeat(pa.scalar(who[f.name][0], f.type), log.num_rows)
+                   for f in _WHO]
+        columns += [log.column(name) for name in PREDICTIONS_SCHEMA.names[len(_WHO):]]
+        parts.append(pa.Table.from_arrays(columns, schema=PREDICTIONS_SCHEMA))
+    return pa.concat_tables(parts) if parts else PREDICTIONS_SCHEMA.empty_table()
+
+
+def duplicate_ids(predictions: pa.Table) -> int:
+    """Rows whose association id an earlier row of the table has already."""
+    if not predictions.num_rows:
+        return 0
+    return predictions.num_rows - int(pc.count_distinct(
+        predictions.column("association_id")).as_py())
 
 
 def _lists(values: Sequence[Sequence[int]]) -> pa.Array:

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from batch.errors import ConfigError
 from batch.monitoring.baseline import Baseline
 from batch.monitoring.exactsum import decode, encode, to_float
-from batch.monitoring.records import KINDS, SCHEMAS, SEGMENTS, check_schema
+from batch.monitoring.records import COMPACTED, SCHEMAS, SEGMENTS, check_schema
 from batch.settings import home_dir
 from connectors.atomic_file import write_atomic
 from connectors.storage import (
@@ -239,7 +239,7 @@ class MonitoringStore:
         """
         done = []
         for deployment in [deployment_id] if deployment_id else self.deployments():
-            for kind in KINDS:
+            for kind in COMPACTED:
                 for day_dir in self._days(deployment, kind, None, None):
                     day = date.fromisoformat(posixpath.basename(day_dir)[5:])
                     if before is not None and day >= before:

@@ -24,6 +24,7 @@ from batch.models.package import ModelPackage
 from batch.scoring.chunk import score_rows
 from batch.scoring.columns import STATUS_COLUMN, ScoringOptions, failed_mask
 from batch.scoring.features import coerce_features
+from batch.scoring.prediction_log import prediction_log
 
 if TYPE_CHECKING:
     from batch.monitoring.baseline import Baseline
@@ -45,6 +46,7 @@ class ChunkJob:
     quarantine_encoder: Encoder | None = None
     fast_model: str | None = None  # an exact ONNX conversion of the model (a file path)
     baseline: Baseline | None = None  # count each chunk on its buckets (monitoring on)
+    association_id: str | None = None  # log each prediction under this input column
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ class ChunkResult:
     quarantine: pa.RecordBatch | bytes | None = None
     stats: ChunkStats | None = None  # the chunk's counts on the baseline's buckets
     count_seconds: float = 0.0  # of ``seconds``, the time counting took
+    predictions: pa.RecordBatch | None = None  # the prediction log (association id on)
 
 
 def to_ipc(batch: pa.RecordBatch) -> bytes:
@@ -100,11 +103,14 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Part | bytes) -> ChunkResul
             quarantine = chunk.filter(mask).append_column(STATUS_COLUMN, status.filter(mask))
             if job.quarantine_encoder is not None:
                 quarantine = job.quarantine_encoder(quarantine)
+    logged = None
+    if job.association_id is not None:
+        logged = prediction_log(chunk, out, job.package.manifest, job.association_id)
     encoded = job.encoder(out) if job.encoder is not None else None
     return ChunkResult(
         None if encoded is not None else out, failed, os.getpid(),
         cache.loads[cache.key(job.package, job.fast_model)], time.perf_counter() - started,
-        out.num_rows, encoded, failures, quarantine, stats, counting,
+        out.num_rows, encoded, failures, quarantine, stats, counting, logged,
     )
 
 
