@@ -145,6 +145,36 @@ def health(deployment: str, *, since: str | None, until: str | None, slo_ms: flo
         click.echo(health_table_text(doc))
 
 
+@click.command()
+@click.argument("deployment")
+@click.option("--since", metavar="TIME", help="Start of the window of prediction times (ISO "
+              "time or an age such as 7d; default: 30d before --until).")
+@click.option("--until", metavar="TIME", help="End of the window (default: now).")
+@click.option("--by", type=click.Choice(["hour", "day"]), help="Also per hour or day of "
+              "the prediction.")
+@STORE
+@STORE_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="A table for people, or the JSON document.")
+def accuracy(deployment: str, *, since: str | None, until: str | None, by: str | None,
+             store: str | None, store_option: tuple[str, ...], fmt: str) -> None:
+    """Accuracy of DEPLOYMENT's predictions against the actuals uploaded for them."""
+    from batch.monitoring.accuracy_stage import AccuracyRequest, run_accuracy
+    from batch.monitoring.store import parse_time
+    from batch.monitoring.table import accuracy_table
+
+    doc = run_accuracy(AccuracyRequest(
+        deployment, since=parse_time(since, option="--since") if since else None,
+        until=parse_time(until, option="--until") if until else None, by=by, store=store,
+        store_options=pairs(store_option, "--store-option")))
+    for warning in doc["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2, sort_keys=True, allow_nan=False))
+    else:
+        click.echo(accuracy_table({**doc, "warnings": []}))
+
+
 @click.group()
 def monitoring() -> None:
     """The monitoring store: compaction."""

@@ -42,8 +42,11 @@ from fractions import Fraction
 from typing import Any, TypeVar
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from batch.errors import ConfigError
+from batch.models.manifest import Target, TargetType
 from batch.monitoring import histogram
 from batch.monitoring.exactsum import decode, encode, exact_sum
 
@@ -425,3 +428,26 @@ def _parsed(target: str, data: Mapping[str, Any], build: Callable[[], _A]) -> _A
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise ConfigError(f"not a {target} accumulator ({type(exc).__name__}: {exc}): "
                           f"{str(dict(data))[:200]}") from exc
+
+
+def accumulate(target: Target, *, actual: pa.Array, prediction: np.ndarray,
+               probabilities: pa.Array | None = None) -> Accumulator:
+    """The accumulator of some predictions and their actuals: ``actual`` the actual
+    value (regression) or label (classification, as text), ``prediction`` the logged
+    prediction, ``probabilities`` the class probabilities (multiclass)."""
+    if target.type is TargetType.REGRESSION:
+        values = pc.cast(actual, pa.float64()).to_numpy(zero_copy_only=False)
+        return RegressionAccumulator.count(values, prediction)
+    labels = np.asarray(pc.cast(actual, pa.string()).to_numpy(zero_copy_only=False),
+                        dtype=object)
+    classes = [str(c) for c in target.classes]
+    if target.type is TargetType.BINARY:
+        y = np.where(labels == str(target.positive), 1,
+                     np.where(np.isin(labels, classes), 0, -1))
+        return BinaryAccumulator.count(y, prediction, threshold=float(target.threshold))
+    index = {label: i for i, label in enumerate(classes)}
+    y = np.array([index.get(v, -1) for v in labels.tolist()], dtype=np.int64)
+    assert probabilities is not None
+    probs = pc.list_flatten(probabilities).to_numpy(zero_copy_only=False)
+    return MulticlassAccumulator.count(y, probs.reshape(len(y), len(classes)),
+                                       classes=classes)

@@ -20,10 +20,11 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from batch.errors import ConfigError, PackageError, validation_message, yaml_message
@@ -31,7 +32,9 @@ from batch.models.cache import process_cache
 from batch.models.kinds import FeatureType, TargetType
 from batch.models.manifest import MANIFEST_NAME, ModelManifest
 from batch.models.package import ModelPackage, open_package
+from batch.monitoring.accuracy import accumulate
 from batch.monitoring.buckets import category_counts, level_label, numeric_counts
+from batch.monitoring.estimate import Calibration
 from batch.scoring.features import FeatureFrame, coerce_features
 
 BASELINE_NAME = "baseline.json"
@@ -88,6 +91,14 @@ class Baseline(_Frozen):
     importance: dict[str, float] = Field(description="Per feature, in [0, 1] by the maximum.")
     importance_source: Literal["permutation", "given"]
     fingerprint: str = Field(description="sha256 of the edges and levels.")
+    holdout: dict[str, float | None] = Field(default_factory=dict, description="Accuracy "
+                                             "metrics on the prediction rows (holdout, else "
+                                             "training), what the accuracy stage compares "
+                                             "with.")
+    calibration: dict[str, Any] | None = Field(default=None, description="Binary: the "
+                                               "positive-class probabilities calibrated on "
+                                               "those rows (isotonic), for the estimate "
+                                               "before actuals.")
 
     def feature(self, name: str) -> NumericProfile | CategoricalProfile:
         for profile in self.features:
@@ -116,13 +127,15 @@ def build_baseline(package: ModelPackage, training: pa.Table, *,
     source = holdout if holdout is not None else _sample(training, PREDICTION_ROWS)
     predicted = _predict(package, source)
     predictions = _prediction_profiles(manifest, predicted)
+    scored, calibration = _holdout(package, source, predicted)
     how: Literal["permutation", "given"] = "permutation" if importance is None else "given"
     weights = _permutation(package, training) if importance is None else _given(
         manifest, importance)
     return Baseline(rows=training.num_rows, features=profiles, predictions=predictions,
                     prediction_source="holdout" if holdout is not None else "training",
                     importance=weights, importance_source=how,
-                    fingerprint=fingerprint((*profiles, *predictions)))
+                    fingerprint=fingerprint((*profiles, *predictions)),
+                    holdout=scored, calibration=calibration)
 
 
 def fingerprint(profiles: tuple[NumericProfile | CategoricalProfile, ...]) -> str:
@@ -264,6 +277,40 @@ def _prediction_profiles(manifest: ModelManifest, raw: np.ndarray
     picked = np.array(classes, dtype=object)[np.argmax(raw, axis=1)] if len(raw) else (
         np.empty(0, dtype=object))
     return (*per_class, _categorical(f"{target.name}_PREDICTION", picked, tuple(classes)))
+
+
+def _holdout(package: ModelPackage, source: pa.Table, predicted: np.ndarray
+             ) -> tuple[dict[str, float | None], dict[str, Any] | None]:
+    """The accuracy metrics of the prediction rows and, for a binary model, the
+    calibration of its probabilities on them (none without the target column)."""
+    manifest = package.manifest
+    target = manifest.target
+    if target.name not in source.column_names or not len(predicted):
+        return {}, None
+    features = coerce_features(_one_batch(source), manifest)
+    truth = source.column(target.name).combine_chunks().filter(pa.array(features.valid))
+    if target.type is TargetType.REGRESSION:
+        values = predicted.reshape(-1)
+        counted = accumulate(target, actual=truth, prediction=values)
+        return counted.metrics(), None
+    classes = [str(c) for c in target.classes]
+    k = len(classes)
+    if target.type is TargetType.BINARY:
+        value = predicted[:, classes.index(str(target.positive))]
+    else:
+        value = predicted.max(axis=1)
+    probabilities = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, len(value) * k + 1, k, dtype=np.int32)),
+        pa.array(predicted.reshape(-1), pa.float64()))
+    labels = pa.array([level_label(v) for v in truth.to_pylist()], pa.string())
+    counted = accumulate(target, actual=labels, prediction=value, probabilities=probabilities)
+    calibration = None
+    if target.type is TargetType.BINARY:
+        y = np.asarray(pc.equal(labels, str(target.positive)).fill_null(False))
+        known = np.asarray(pc.is_in(labels, pa.array(classes)).fill_null(False))
+        if known.sum() >= 2 and 0 < y[known].sum() < known.sum():
+            calibration = Calibration.fit(value[known], y[known].astype(np.int64)).to_json()
+    return counted.metrics(), calibration
 
 
 def _given(manifest: ModelManifest, importance: Mapping[str, float]) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""The drift document as a plain-text table, for a terminal."""
+"""The stages' documents (drift, accuracy) as plain-text tables, for a terminal."""
 
 from __future__ import annotations
 
@@ -71,3 +71,48 @@ def _num(value: float | None, digits: int = 4) -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
+
+
+_SHOWN = {"binary": ("logloss", "auc", "accuracy", "f1", "ks", "rate_top10"),
+          "regression": ("rmse", "mae", "r2", "mape"),
+          "multiclass": ("logloss", "accuracy", "macro_f1")}
+
+
+def accuracy_table(doc: Mapping[str, Any]) -> str:
+    """The status line, the figures per model, then per time bucket (estimated beside
+    realised for a binary model)."""
+    status = doc["status"]
+    window = doc["window"]
+    kind = doc["target"]["type"]
+    shown = _SHOWN[kind]
+    lines = [
+        f"deployment {doc['deployment']}: accuracy {status['colour'].upper()} "
+        f"({status['rule']})",
+        f"window {window['since']} .. {window['until']}; {doc['predictions']:,} predictions, "
+        f"{doc['matched']:,} with actuals ({doc['actuals']['ids']:,} ids have actuals)", ""]
+    estimated = kind == "binary"
+    header = ("model", "rows", "matched", *shown, *(("est. acc", "est. auc") if estimated
+                                                    else ()))
+    rows = [_accuracy_row(model[:12] + ("*" if model == doc["champion"] else ""), f, shown,
+                          estimated=estimated) for model, f in doc["models"].items()]
+    holdout = doc.get("holdout") or {}
+    if holdout:
+        rows.append(("holdout", "-", "-", *(_num(holdout.get(m)) for m in shown),
+                     *(("-", "-") if estimated else ())))
+    lines += _aligned(header, rows)
+    if doc["over_time"]:
+        lines += ["", *_aligned(("start", "rows", "matched", *shown, *(
+            ("est. acc", "est. auc") if estimated else ())), [
+            _accuracy_row(b["start"], b, shown, estimated=estimated)
+            for b in doc["over_time"]])]
+    lines += [f"warning: {w}" for w in doc["warnings"]]
+    return "\n".join(lines)
+
+
+def _accuracy_row(name: str, f: Mapping[str, Any], shown: Sequence[str], *,
+                  estimated: bool) -> tuple[str, ...]:
+    metrics = f.get("metrics") or {}
+    guess = f.get("estimated") or {}
+    return (name, f"{f['predictions']:,}", f"{f['matched']:,}",
+            *(_num(metrics.get(m)) for m in shown),
+            *((_num(guess.get("accuracy")), _num(guess.get("auc"))) if estimated else ()))
