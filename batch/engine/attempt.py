@@ -56,6 +56,7 @@ class Attempt:
     workers: JobWorkers
     fast_model: str | None = None  # an exact ONNX conversion to score with
     baseline: Baseline | None = None  # monitoring on: chunks are counted on its buckets
+    challengers: tuple[ModelPackage, ...] = ()  # scored beside the champion, logged
     publishing: bool = False  # an earlier attempt stopped while publishing the output
     on_progress: ProgressCallback | None = None
     output: Output | None = None  # open while the pipeline runs
@@ -123,6 +124,7 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
         package = workers.package = _started_with(previous, spec, package, home=store.home)
     rules = previous.humility if previous is not None else humility_rules(spec)
     association = previous.association_id if previous is not None else association_of(spec)
+    challengers = _challengers(spec, previous, store.home)
     options = scoring_options(spec, humility_of(rules, package))
     if previous is not None and not spec.resume:
         raise ConfigError(f"job {job_id!r} already exists ({previous.status}); pass --resume "
@@ -141,7 +143,9 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
                                    chunk_rows=check.chunk_rows, chunk_bytes=check.chunk_bytes,
                                    input_bytes=check.input_bytes,
                                    chunks_planned=check.chunks, rows_seen=check.rows_seen,
-                                   humility=tuple(rules), association_id=association)
+                                   humility=tuple(rules), association_id=association,
+                                   logged=association is not None or bool(challengers),
+                                   challengers=tuple(c.digest for c in challengers))
     record.scorer, record.fast_model = scorer, fast_model
     record.status, record.error = JobStatus.RUNNING, None
     store.save(record)
@@ -165,7 +169,7 @@ def prepare(spec: JobSpec, job_id: str, package: ModelPackage, *, store: JobStor
         budget.rows += chunk.rows
         budget.failed += chunk.failed
     return Attempt(spec, package, record, report, budget, options, committed, store, workers,
-                   record.fast_model, baseline, was_publishing)
+                   record.fast_model, baseline, challengers, was_publishing)
 
 
 def humility_rules(spec: JobSpec) -> tuple[HumilityRule, ...]:
@@ -178,6 +182,27 @@ def humility_rules(spec: JobSpec) -> tuple[HumilityRule, ...]:
 
     deployment = DeploymentRegistry().find(spec.model)
     return deployment.settings.humility if deployment is not None else ()
+
+
+def _challengers(spec: JobSpec, previous: JobRecord | None, home: Path
+                 ) -> tuple[ModelPackage, ...]:
+    """The challengers the job scores: its deployment's when it starts (none with
+    monitoring off), the same packages when it resumes."""
+    from batch.deployments import DeploymentRegistry
+
+    registry = DeploymentRegistry(home)
+    if previous is not None:
+        found = [registry.stored_package(digest) for digest in previous.challengers]
+        missing = [d[:12] for d, p in zip(previous.challengers, found, strict=True) if p is None]
+        if missing:
+            raise ConfigError(f"--resume: the challenger package {', '.join(missing)} the job "
+                              "started with is no longer in the home's store")
+        return tuple(p for p in found if p is not None)
+    if not spec.monitoring or Path(spec.model).expanduser().is_dir():
+        return ()
+    if registry.find(spec.model) is None:
+        return ()
+    return tuple(package for _, package in registry.challenger_packages(spec.model))
 
 
 def association_of(spec: JobSpec) -> str | None:

@@ -9,6 +9,7 @@ input row exactly once; publishing again writes the same files.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -43,23 +44,25 @@ def deployment_id(model: str, package: ModelPackage, registry: DeploymentRegistr
     return name or "model"
 
 
-def _log(run: Attempt, chunk: ChunkRecord) -> pa.RecordBatch:
-    """A committed chunk's prediction log, with rows numbered in the job's input.
+def _log(run: Attempt, chunk: ChunkRecord, model: str | None = None) -> pa.RecordBatch:
+    """A committed chunk's prediction log (of challenger ``model``), with rows numbered
+    in the job's input.
 
     Raises:
         JobError: it is missing or not what the manifest says (the job's folder was
             tampered with): nothing is published.
     """
+    expected = chunk.logged if model is None else int(chunk.challengers[model]["logged"])
     try:
-        log = run.store.log(run.record.job_id, chunk.index)
+        log = run.store.log(run.record.job_id, chunk.index, model=model)
     except (OSError, pa.ArrowException) as exc:
         raise JobError(f"job {run.record.job_id!r}: the prediction log of chunk "
                        f"{chunk.index} cannot be read ({exc}); discard the job and run it "
                        "again") from None
-    if chunk.logged is not None and log.num_rows != chunk.logged:
+    if expected is not None and log.num_rows != expected:
         raise JobError(f"job {run.record.job_id!r}: the prediction log of chunk "
                        f"{chunk.index} has {log.num_rows:,} rows, its manifest "
-                       f"{chunk.logged:,}; discard the job and run it again")
+                       f"{expected:,}; discard the job and run it again")
     rows = pc.add(log.column("row"), pa.scalar(chunk.start_row, pa.int64()))
     return log.set_column(log.schema.get_field_index("row"), "row", rows)
 
@@ -85,11 +88,23 @@ def publish_records(run: Attempt) -> list[str]:
         store.save_baseline(run.baseline)
         tables["stats"] = stats_table(producer, facts,
                                       (p.name for p in run.baseline.predictions))
-    if run.record.association_id is not None:
+    if run.record.logged:
         logs = [_log(run, chunk) for chunk in chunks]
-        tables["predictions"] = predictions_table(producer, facts, logs)
-        run.report.predictions_logged = tables["predictions"].num_rows
-        run.report.duplicate_association_ids = duplicate_ids(tables["predictions"])
+        champion = predictions_table(producer, facts, logs)
+        run.report.predictions_logged = champion.num_rows
+        if run.record.association_id is not None:
+            run.report.duplicate_association_ids = duplicate_ids(champion)
+        logged, health = [champion], [tables["health"]]
+        for digest in run.record.challengers:
+            mine = replace(producer, model_id=digest, role="challenger")
+            theirs = [replace(f, seconds=c.challengers[digest]["seconds"],
+                              failed=int(c.challengers[digest]["failed"]), stats=None)
+                      for f, c in zip(facts, chunks, strict=True)]
+            logged.append(predictions_table(
+                mine, theirs, [_log(run, chunk, digest) for chunk in chunks]))
+            health.append(health_table(mine, theirs))
+        tables["predictions"] = pa.concat_tables(logged)
+        tables["health"] = pa.concat_tables(health)
     written = store.publish(deployment, run.record.job_id, tables)
     store.compact(deployment, before=datetime.now(UTC).date())  # earlier days: one file each
     return written

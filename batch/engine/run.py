@@ -294,7 +294,8 @@ def _score_all(run: Attempt, chunks: Chunks, start_row: int, until_chunk: int | 
     job = ChunkJob(run.package, run.options, encoder=_encoder(run.output),
                    quarantine=run.quarantine is not None,
                    quarantine_encoder=_encoder(run.quarantine), fast_model=run.fast_model,
-                   baseline=run.baseline, association_id=run.record.association_id)
+                   baseline=run.baseline, association_id=run.record.association_id,
+                   log=run.record.logged, challengers=run.challengers)
     pool = run.workers.pool_for(job, len(head))
     with OrderedWriter(functools.partial(_commit, run), depth=1) as writer:
         for result in pool.map_ordered(itertools.chain(head, rest)):
@@ -332,10 +333,17 @@ def _commit(run: Attempt, item: tuple[int, int, ChunkResult]) -> None:
     if result.predictions is not None:
         run.store.save_log(run.record.job_id, index, result.predictions)
         logged = result.predictions.num_rows
+    challengers = {}
+    for challenger in result.challengers:
+        run.store.save_log(run.record.job_id, index, challenger.log, model=challenger.digest)
+        challengers[challenger.digest] = {"logged": challenger.log.num_rows,
+                                          "seconds": challenger.seconds,
+                                          "failed": challenger.failed}
     run.store.append(ChunkRecord(index=index, start_row=first_row, rows=result.rows,
                                  failed=result.failed_rows, receipt=dict(receipt),
                                  quarantine=q_receipt, stats=stats, seconds=result.seconds,
-                                 ended_at=datetime.now(UTC), logged=logged))
+                                 ended_at=datetime.now(UTC), logged=logged,
+                                 challengers=challengers))
     run.report.timings["write"] += time.perf_counter() - started
 
 

@@ -57,7 +57,12 @@ class JobRecord(BaseModel):
                                                "the job applies, fixed when it started.")
     association_id: str | None = Field(default=None, description="The input column its "
                                        "predictions are logged under (the deployment's "
-                                       "association id when it started; None: no log).")
+                                       "association id when it started).")
+    logged: bool = Field(default=False, description="Whether it keeps a prediction log "
+                         "(an association id, or challengers).")
+    challengers: tuple[str, ...] = Field(default=(), description="Digests of the "
+                                         "challengers scored beside the champion, fixed "
+                                         "when it started.")
     status: JobStatus = JobStatus.RUNNING
     error: str | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -79,6 +84,8 @@ class ChunkRecord(BaseModel):
     ended_at: datetime | None = Field(default=None, description="When it was committed.")
     logged: int | None = Field(default=None, description="Rows in the chunk's prediction "
                                "log (a file beside the manifest), when predictions are logged.")
+    challengers: dict[str, dict[str, float]] = Field(default_factory=dict, description=(
+        "Per challenger digest: rows logged, seconds and failed rows of its scoring."))
 
 
 class JobStore:
@@ -134,27 +141,30 @@ class JobStore:
         self._manifest.flush()
         os.fsync(self._manifest.fileno())
 
-    def save_log(self, job_id: str, index: int, log: pa.RecordBatch) -> None:
-        """Keep chunk ``index``'s prediction log (before its manifest line is written: a
-        chunk scored again replaces it)."""
+    def save_log(self, job_id: str, index: int, log: pa.RecordBatch, *,
+                 model: str | None = None) -> None:
+        """Keep chunk ``index``'s prediction log (of challenger ``model``, else the
+        champion's), before its manifest line is written: a chunk scored again replaces
+        it."""
         sink = pa.BufferOutputStream()
         with pa.ipc.new_file(sink, log.schema) as writer:
             writer.write_batch(log)
-        write_atomic(self._log(job_id, index), sink.getvalue().to_pybytes())
+        write_atomic(self._log(job_id, index, model), sink.getvalue().to_pybytes())
 
-    def log(self, job_id: str, index: int) -> pa.RecordBatch:
-        """Chunk ``index``'s prediction log.
+    def log(self, job_id: str, index: int, *, model: str | None = None) -> pa.RecordBatch:
+        """Chunk ``index``'s prediction log (of challenger ``model``).
 
         Raises:
             OSError: it is missing.
         """
-        with pa.memory_map(str(self._log(job_id, index))) as source:
+        with pa.memory_map(str(self._log(job_id, index, model))) as source:
             table = pa.ipc.open_file(source).read_all()
         return table.combine_chunks().to_batches()[0] if table.num_rows else \
             pa.RecordBatch.from_pylist([], schema=table.schema)
 
-    def _log(self, job_id: str, index: int) -> Path:
-        return self.path(job_id) / "predictions" / f"chunk-{index:06d}.arrow"
+    def _log(self, job_id: str, index: int, model: str | None) -> Path:
+        prefix = f"{model[:16]}-" if model else ""
+        return self.path(job_id) / "predictions" / f"{prefix}chunk-{index:06d}.arrow"
 
     def close_manifest(self) -> None:
         if self._manifest is not None:

@@ -27,7 +27,10 @@ SLO_MS = 1000.0
 
 def health_document(table: pa.Table, *, deployment: str, since: datetime, until: datetime,
                     slo_ms: float = SLO_MS) -> dict[str, Any]:
-    """The health of ``deployment``'s records in [since, until) (``table``: health rows)."""
+    """The health of ``deployment``'s records in [since, until) (``table``: health rows;
+    a challenger's rows, its scoring of the champion's rows, are not traffic)."""
+    if table.num_rows:
+        table = table.filter(pc.equal(table.column("role"), "champion"))
     seconds = max((until - since).total_seconds(), 1e-9)
     sources = sorted(set(table.column("source").to_pylist())) if table.num_rows else []
     by_source = {s: _figures(table.filter(pc.equal(table.column("source"), s)), seconds,

@@ -32,21 +32,25 @@ def check_association_column(schema: pa.Schema, column: str, *, source: str = "i
 
 
 def prediction_log(batch: pa.RecordBatch, scored: pa.RecordBatch, manifest: ModelManifest,
-                   column: str) -> pa.RecordBatch:
+                   column: str | None) -> pa.RecordBatch:
     """The rows of ``scored`` (the output of ``batch``) that have a prediction, with the
-    id in ``batch``'s ``column``: regression value, binary positive-class probability
-    or multiclass predicted-class probability, the label and the class probabilities.
+    id in ``batch``'s ``column`` (None: ``#<row in the chunk>``, for a challenger log
+    with no association id): regression value, binary positive-class probability or
+    multiclass predicted-class probability, the label and the class probabilities.
 
     Raises:
         SchemaError: ``batch`` has no such column.
     """
-    check_association_column(batch.schema, column)
     target = manifest.target
     name = target.name
     predicted = scored.column(f"{name}_PREDICTION")
     keep = pc.is_valid(predicted)
-    ids = batch.column(column)
-    ids = ids if pa.types.is_string(ids.type) else pc.cast(ids, pa.string())
+    if column is None:
+        ids = pa.array([f"#{i}" for i in range(batch.num_rows)], pa.string())
+    else:
+        check_association_column(batch.schema, column)
+        ids = batch.column(column)
+        ids = ids if pa.types.is_string(ids.type) else pc.cast(ids, pa.string())
     has_id = pc.is_valid(ids)
     keep = pc.and_(keep, has_id)
     rows = pc.indices_nonzero(keep)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from batch.models.cache import process_cache
+from batch.models.cache import ModelCache, process_cache
 from batch.models.loaders import Scorer
 from batch.models.package import ModelPackage
 from batch.scoring.chunk import score_rows
@@ -47,6 +47,8 @@ class ChunkJob:
     fast_model: str | None = None  # an exact ONNX conversion of the model (a file path)
     baseline: Baseline | None = None  # count each chunk on its buckets (monitoring on)
     association_id: str | None = None  # log each prediction under this input column
+    log: bool = False  # keep the prediction log (under association_id, else the row)
+    challengers: tuple[ModelPackage, ...] = ()  # scored on the same rows, logged beside
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,17 @@ class ChunkResult:
     stats: ChunkStats | None = None  # the chunk's counts on the baseline's buckets
     count_seconds: float = 0.0  # of ``seconds``, the time counting took
     predictions: pa.RecordBatch | None = None  # the prediction log (association id on)
+    challengers: tuple[ChallengerResult, ...] = ()  # each challenger's, in the job's order
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengerResult:
+    """A challenger's scoring of the chunk: its prediction log and its time."""
+
+    digest: str
+    log: pa.RecordBatch
+    seconds: float
+    failed: int
 
 
 def to_ipc(batch: pa.RecordBatch) -> bytes:
@@ -104,14 +117,26 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Part | bytes) -> ChunkResul
             if job.quarantine_encoder is not None:
                 quarantine = job.quarantine_encoder(quarantine)
     logged = None
-    if job.association_id is not None:
+    if job.log:
         logged = prediction_log(chunk, out, job.package.manifest, job.association_id)
+    challengers = tuple(_challenger(job, package, chunk, cache) for package in job.challengers)
     encoded = job.encoder(out) if job.encoder is not None else None
     return ChunkResult(
         None if encoded is not None else out, failed, os.getpid(),
         cache.loads[cache.key(job.package, job.fast_model)], time.perf_counter() - started,
-        out.num_rows, encoded, failures, quarantine, stats, counting, logged,
+        out.num_rows, encoded, failures, quarantine, stats, counting, logged, challengers,
     )
+
+
+def _challenger(job: ChunkJob, package: ModelPackage, chunk: pa.RecordBatch,
+                cache: ModelCache) -> ChallengerResult:
+    """Score the chunk with a challenger (its own feature checks: it may take other
+    features) and log its predictions; only the champion's go to the output."""
+    started = time.perf_counter()
+    out = score_rows(chunk, package, cache.get(package), ScoringOptions()).batch
+    failed = int(pc.sum(failed_mask(out.column(STATUS_COLUMN))).as_py() or 0)
+    log = prediction_log(chunk, out, package.manifest, job.association_id)
+    return ChallengerResult(package.digest, log, time.perf_counter() - started, failed)
 
 
 def _scored(job: ChunkJob, chunk: pa.RecordBatch, scorer: Scorer
