@@ -27,7 +27,7 @@ from batch.cli.group import BatchpredGroup
 COMMANDS: tuple[click.Command, ...] = (
     score.score, jobs.job, packages.package, baselines.baseline, deployments.deploy,
     quickstart.quickstart, monitoring.drift, monitoring.report, monitoring.health,
-    monitoring.accuracy,
+    monitoring.accuracy, monitoring.challengers,
     monitoring.monitoring,
     serve.serve,
 )

@@ -175,6 +175,34 @@ def accuracy(deployment: str, *, since: str | None, until: str | None, by: str |
         click.echo(accuracy_table({**doc, "warnings": []}))
 
 
+@click.command()
+@click.argument("deployment")
+@click.option("--since", metavar="TIME", help="Start of the window of prediction times "
+              "(default: 30d before --until).")
+@click.option("--until", metavar="TIME", help="End of the window (default: now).")
+@STORE
+@STORE_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="A table for people, or the JSON document.")
+def challengers(deployment: str, *, since: str | None, until: str | None, store: str | None,
+                store_option: tuple[str, ...], fmt: str) -> None:
+    """Compare DEPLOYMENT's challengers with its champion on the same rows."""
+    from batch.monitoring.challengers import ChallengersRequest, run_challengers
+    from batch.monitoring.store import parse_time
+    from batch.monitoring.table import challengers_table
+
+    doc = run_challengers(ChallengersRequest(
+        deployment, since=parse_time(since, option="--since") if since else None,
+        until=parse_time(until, option="--until") if until else None, store=store,
+        store_options=pairs(store_option, "--store-option")))
+    for warning in doc["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2, sort_keys=True, allow_nan=False))
+    else:
+        click.echo(challengers_table(doc))
+
+
 @click.group()
 def monitoring() -> None:
     """The monitoring store: compaction."""

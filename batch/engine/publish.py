@@ -80,7 +80,8 @@ def publish_records(run: Attempt) -> list[str]:
                        spec.monitoring_store_options, registry)
     chunks = run.store.chunks(run.record.job_id)
     facts = [ChunkFacts(c.index, c.rows, c.failed, c.seconds, c.ended_at or datetime.now(UTC),
-                        ChunkStats.from_json(c.stats) if c.stats is not None else None)
+                        ChunkStats.from_json(c.stats) if c.stats is not None else None,
+                        score_seconds=c.score_seconds)
              for c in chunks]
     producer = Producer(deployment, run.package.digest, run.record.job_id)
     tables = {"health": health_table(producer, facts)}
@@ -98,6 +99,7 @@ def publish_records(run: Attempt) -> list[str]:
         for digest in run.record.challengers:
             mine = replace(producer, model_id=digest, role="challenger")
             theirs = [replace(f, seconds=c.challengers[digest]["seconds"],
+                              score_seconds=c.challengers[digest]["seconds"],
                               failed=int(c.challengers[digest]["failed"]), stats=None)
                       for f, c in zip(facts, chunks, strict=True)]
             logged.append(predictions_table(

@@ -343,7 +343,7 @@ def _commit(run: Attempt, item: tuple[int, int, ChunkResult]) -> None:
                                  failed=result.failed_rows, receipt=dict(receipt),
                                  quarantine=q_receipt, stats=stats, seconds=result.seconds,
                                  ended_at=datetime.now(UTC), logged=logged,
-                                 challengers=challengers))
+                                 challengers=challengers, score_seconds=result.score_seconds))
     run.report.timings["write"] += time.perf_counter() - started
 
 

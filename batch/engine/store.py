@@ -86,6 +86,8 @@ class ChunkRecord(BaseModel):
                                "log (a file beside the manifest), when predictions are logged.")
     challengers: dict[str, dict[str, float]] = Field(default_factory=dict, description=(
         "Per challenger digest: rows logged, seconds and failed rows of its scoring."))
+    score_seconds: float | None = Field(default=None, description="Of seconds, the model's "
+                                        "own scoring (feature checks included).")
 
 
 class JobStore:

@@ -44,7 +44,10 @@ _WHO = [
     pa.field("consumer", pa.string()),
     pa.field("remote_address", pa.string()),
 ]
-SEGMENTS = ("consumer", "remote_address")  # null in batch records; added to older files
+SEGMENTS = ("consumer", "remote_address")  # null in batch records
+# columns that files written before them lack: read as nulls
+_ADDED_LATER = {"consumer": pa.string(), "remote_address": pa.string(),
+                "score_seconds": pa.float64()}
 STATS_SCHEMA = pa.schema([
     *_WHO,
     pa.field("fingerprint", pa.string(), nullable=False),
@@ -73,6 +76,8 @@ HEALTH_SCHEMA = pa.schema([
     pa.field("latency_counts", pa.list_(pa.int64()), nullable=False),
     pa.field("user_errors", pa.int64(), nullable=False),
     pa.field("server_errors", pa.int64(), nullable=False),
+    # of exec_seconds, the model's own scoring (what champions and challengers compare)
+    pa.field("score_seconds", pa.float64()),
 ])
 # one row per scored row of a deployment with an association id (or challengers): what
 # accuracy joins the actuals to. ts_start / hour: the chunk's, so a prediction is counted
@@ -132,6 +137,7 @@ class ChunkFacts:
     latency: tuple[int, ...] | None = None  # on LATENCY_EDGES, one more for the top
     user_errors: int | None = None
     server_errors: int = 0
+    score_seconds: float | None = None  # of ``seconds``, the model's own scoring
 
 
 def latency_counts(seconds: Sequence[float]) -> np.ndarray:
@@ -233,6 +239,7 @@ def health_table(producer: Producer, chunks: Sequence[ChunkFacts]) -> pa.Table:
         rows["user_errors"].append(chunk.failed if chunk.user_errors is None
                                    else chunk.user_errors)
         rows["server_errors"].append(chunk.server_errors)
+        rows["score_seconds"].append(chunk.score_seconds)
     return pa.Table.from_pydict(rows, schema=HEALTH_SCHEMA)
 
 
@@ -270,9 +277,9 @@ def check_schema(table: pa.Table, kind: str) -> pa.Table:
         ValueError: it is not a table of that kind (or of another schema version).
     """
     schema = SCHEMAS[kind]
-    for name in SEGMENTS:  # files written before segments were recorded
-        if name not in table.column_names:
-            table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+    for name, typ in _ADDED_LATER.items():
+        if name in schema.names and name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, typ))
     missing = [name for name in schema.names if name not in table.column_names]
     if missing:
         raise ValueError(f"not a {kind} record table (no {', '.join(missing[:3])})")

@@ -332,6 +332,7 @@ def merge_rows(table: pa.Table, kind: str) -> pa.Table:
 _ADDED = {"rows", "n_missing", "n_out_low", "n_out_high", "n_new", "sum_sq", "rows_in",
           "rows_scored", "rows_failed", "requests", "exec_seconds", "user_errors",
           "server_errors"}
+_ADDED_IF_ANY = {"score_seconds"}  # null unless a row has it
 
 
 def _merged_value(name: str, values: list[Any]) -> Any:
@@ -341,6 +342,9 @@ def _merged_value(name: str, values: list[Any]) -> Any:
         return np.sum(np.asarray(values, dtype=np.int64), axis=0).tolist()
     if name in _ADDED:
         return sum(values)
+    if name in _ADDED_IF_ANY:
+        present = [v for v in values if v is not None]
+        return sum(present) if present else None
     if name == "ts_start" or name == "min":
         present = [v for v in values if v is not None]
         return min(present) if present else None

@@ -1,4 +1,4 @@
-"""The stages' documents (drift, accuracy) as plain-text tables, for a terminal."""
+"""The stages' documents (drift, accuracy, challengers) as plain-text tables."""
 
 from __future__ import annotations
 
@@ -116,3 +116,31 @@ def _accuracy_row(name: str, f: Mapping[str, Any], shown: Sequence[str], *,
     return (name, f"{f['predictions']:,}", f"{f['matched']:,}",
             *(_num(metrics.get(m)) for m in shown),
             *((_num(guess.get("accuracy")), _num(guess.get("auc"))) if estimated else ()))
+
+
+def challengers_table(doc: Mapping[str, Any]) -> str:
+    """One row per challenger: agreement, difference, accuracy, the paired difference of
+    the primary metric and its interval, latency, and the recommendation."""
+    metric = doc["primary_metric"]
+    lines = [f"deployment {doc['deployment']}: {len(doc['challengers'])} challenger(s) "
+             f"against champion {doc['champion'][:12]} ({doc['champion_rows']:,} rows)",
+             f"window {doc['window']['since']} .. {doc['window']['until']}", ""]
+    if not doc["challengers"]:
+        return "\n".join([*lines, "no challenger predictions in the window (batchpred deploy "
+                           "add-challenger NAME --model PKG)"])
+    header = ("challenger", "rows", "agree", "mean diff", "matched", f"champ {metric}",
+              f"chal {metric}", "paired (95%)", "p95 x", "recommendation")
+    rows = []
+    for c in doc["challengers"]:
+        paired = c["paired"]
+        interval = "-" if paired["low"] is None else (
+            f"{paired['mean']:+.4f} [{paired['low']:+.4f}, {paired['high']:+.4f}]")
+        rows.append((c["id"], f"{c['rows']:,}", _pct(c["agreement"]),
+                     _num(c["difference"]["mean"]), f"{c['matched']:,}",
+                     _num(c["champion_metrics"].get(metric)),
+                     _num(c["challenger_metrics"].get(metric)), interval,
+                     _num(c["latency_ratio"], 2), c["recommendation"]["action"]))
+    lines += _aligned(header, rows)
+    lines += ["", *(f"{c['id']}: {c['recommendation']['action']}: "
+                    f"{c['recommendation']['why']}" for c in doc["challengers"])]
+    return "\n".join(lines)

@@ -68,6 +68,7 @@ class ChunkResult:
     count_seconds: float = 0.0  # of ``seconds``, the time counting took
     predictions: pa.RecordBatch | None = None  # the prediction log (association id on)
     challengers: tuple[ChallengerResult, ...] = ()  # each challenger's, in the job's order
+    score_seconds: float = 0.0  # of ``seconds``, the model's own scoring
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,9 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Part | bytes) -> ChunkResul
     elif not isinstance(chunk, pa.RecordBatch):
         chunk = chunk.read()
     cache = process_cache()
+    scoring = time.perf_counter()
     out, stats, counting = _scored(job, chunk, cache.get(job.package, job.fast_model))
+    scoring = time.perf_counter() - scoring - counting
     failed, failures, quarantine = 0, None, None
     if STATUS_COLUMN in out.schema.names:
         status = out.column(STATUS_COLUMN)
@@ -125,6 +128,7 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Part | bytes) -> ChunkResul
         None if encoded is not None else out, failed, os.getpid(),
         cache.loads[cache.key(job.package, job.fast_model)], time.perf_counter() - started,
         out.num_rows, encoded, failures, quarantine, stats, counting, logged, challengers,
+        scoring,
     )
 
 

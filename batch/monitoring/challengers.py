@@ -1,0 +1,259 @@
+"""The challenger comparison: each challenger against the champion on the same rows.
+
+Challengers score the champion's chunks in the same pass, so their prediction
+logs pair with the champion's row for row (by job and row). Per challenger, over
+a window of prediction times:
+
+- agreement: the share of rows with the champion's label (classification), and the
+  difference ``challenger - champion`` of the logged prediction: mean, mean
+  absolute, root mean square and its 5th / 50th / 95th percentiles;
+- accuracy where actuals exist: each model's metrics on the same matched rows;
+- the paired difference of the primary metric over hour buckets (at least
+  :data:`MIN_BUCKET_ROWS` matched rows each), signed so that positive means the
+  challenger is better, with a 95% t-interval over the buckets;
+- latency: the 95th percentile over chunks of each model's scoring time, and the
+  challenger's as a multiple of the champion's.
+
+Recommendation (the monitoring contract): promote only when the interval
+excludes 0 on the better side and the challenger's p95 latency is at most 1.5x
+the champion's; keep the champion when it excludes 0 on the worse side;
+otherwise there is not enough evidence yet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from batch.deployments import DeploymentRegistry
+from batch.errors import ConfigError
+from batch.models.manifest import Target, TargetType
+from batch.monitoring.accuracy import accumulate
+from batch.monitoring.accuracy_stage import latest_actuals
+from batch.monitoring.metrics import METRICS, PRIMARY_METRIC
+from batch.monitoring.stage import open_store, settings_of
+
+DOCUMENT_VERSION = 1
+MIN_BUCKET_ROWS = 30  # matched rows an hour needs to take part in the paired difference
+LATENCY_RATIO = 1.5  # a challenger may be this much slower (p95) and still be promoted
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengersRequest:
+    deployment: str
+    since: datetime | None = None  # default: 30 days before until
+    until: datetime | None = None
+    store: str | None = None
+    store_options: Mapping[str, str] | None = None
+
+
+def run_challengers(request: ChallengersRequest, registry: DeploymentRegistry | None = None
+                    ) -> dict[str, Any]:
+    """The comparison document of a deployment's challengers in the window.
+
+    Raises:
+        DeploymentError: no such deployment.
+        ConfigError: a bad window.
+        ConnectorError: the store cannot be read.
+    """
+    registry = registry or DeploymentRegistry()
+    deployment = registry.get(request.deployment)
+    target = registry.package(request.deployment).manifest.target
+    store = open_store(settings_of(request.deployment, registry), request.store,
+                       request.store_options, registry)
+    until = request.until or datetime.now(UTC)
+    since = request.since or (until - timedelta(days=30))
+    if since >= until:
+        raise ConfigError(f"--since {since.isoformat()} is not before --until "
+                          f"{until.isoformat()}")
+    logged = store.read(request.deployment, "predictions", since=since, until=until)
+    health = store.read(request.deployment, "health", since=since, until=until)
+    actuals = latest_actuals(store.read(request.deployment, "actuals").table)
+    table = logged.table
+    champion = _of(table, "champion")
+    names = {c.package_digest: c.id for c in deployment.challengers}
+    metric = PRIMARY_METRIC[target.type]
+    doc: dict[str, Any] = {
+        "document_version": DOCUMENT_VERSION, "kind": "challengers",
+        "deployment": request.deployment,
+        "window": {"since": _iso(since), "until": _iso(until)},
+        "champion": deployment.package_digest, "primary_metric": metric,
+        "champion_rows": champion.num_rows,
+        "warnings": [*logged.warnings, *health.warnings],
+    }
+    found = _of(table, "challenger")
+    digests = sorted(set(found.column("model_id").to_pylist())) if found.num_rows else []
+    champion_p95 = _p95(health.table, "champion", None)
+    doc["champion_latency_p95_s"] = champion_p95
+    doc["challengers"] = [
+        _compare(target, champion, found.filter(pc.equal(found.column("model_id"), digest)),
+                 actuals, latency=(champion_p95, _p95(health.table, "challenger", digest)),
+                 name=names.get(digest, "(removed)"), digest=digest)
+        for digest in digests]
+    return doc
+
+
+def _of(table: pa.Table, role: str) -> pa.Table:
+    if not table.num_rows:
+        return table
+    return table.filter(pc.equal(table.column("role"), role))
+
+
+def _compare(target: Target, champion: pa.Table, challenger: pa.Table, actuals: pa.Table, *,
+             latency: tuple[float | None, float | None], name: str, digest: str
+             ) -> dict[str, Any]:
+    pairs = _paired(champion, challenger)
+    out: dict[str, Any] = {"id": name, "model_id": digest, "rows": pairs.num_rows}
+    a = pairs.column("prediction").to_numpy()
+    b = pairs.column("challenger_prediction").to_numpy()
+    diff = b - a
+    out["difference"] = _distribution(diff)
+    if target.type is not TargetType.REGRESSION and pairs.num_rows:
+        same = pc.equal(pairs.column("label"), pairs.column("challenger_label"))
+        out["agreement"] = float(pc.mean(pc.cast(same, pa.float64())).as_py())
+    else:
+        out["agreement"] = None
+    matched = _with_actuals(pairs, actuals)
+    out["matched"] = matched.num_rows
+    metric = PRIMARY_METRIC[target.type]
+    if matched.num_rows:
+        out["champion_metrics"] = _metrics(target, matched, "")
+        out["challenger_metrics"] = _metrics(target, matched, "challenger_")
+    else:
+        out["champion_metrics"], out["challenger_metrics"] = {}, {}
+    out["paired"] = _paired_difference(target, matched, metric)
+    champion_p95, mine = latency
+    ratio = mine / champion_p95 if mine is not None and champion_p95 else None
+    out["latency_p95_s"], out["latency_ratio"] = mine, ratio
+    out["recommendation"] = _recommend(out["paired"], ratio)
+    return out
+
+
+def _paired(champion: pa.Table, challenger: pa.Table) -> pa.Table:
+    """Champion rows with the challenger's prediction and label of the same row."""
+    if not champion.num_rows or not challenger.num_rows:
+        empty = champion.slice(0, 0) if champion.num_rows else champion
+        return pa.table({"job_id": pa.array([], pa.string()), "row": pa.array([], pa.int64()),
+                         "hour": pa.array([], empty.schema.field("hour").type)
+                         if "hour" in empty.column_names else pa.array([], pa.timestamp(
+                             "us", tz="UTC")),
+                         "association_id": pa.array([], pa.string()),
+                         "prediction": pa.array([], pa.float64()),
+                         "label": pa.array([], pa.string()),
+                         "probabilities": pa.array([], pa.list_(pa.float64())),
+                         "challenger_prediction": pa.array([], pa.float64()),
+                         "challenger_label": pa.array([], pa.string()),
+                         "challenger_probabilities": pa.array([], pa.list_(pa.float64()))})
+    left = pa.table({"job_id": champion.column("job_id"), "row": champion.column("row"),
+                     "_i": pa.array(np.arange(champion.num_rows))})
+    right = pa.table({"job_id": challenger.column("job_id"), "row": challenger.column("row"),
+                      "_j": pa.array(np.arange(challenger.num_rows))})
+    keys = left.join(right, ["job_id", "row"], join_type="inner").sort_by("_i")
+    mine = champion.take(keys.column("_i"))
+    theirs = challenger.take(keys.column("_j"))
+    return pa.table({
+        "job_id": mine.column("job_id"), "row": mine.column("row"), "hour": mine.column("hour"),
+        "association_id": mine.column("association_id"),
+        "prediction": mine.column("prediction"), "label": mine.column("label"),
+        "probabilities": mine.column("probabilities"),
+        "challenger_prediction": theirs.column("prediction"),
+        "challenger_label": theirs.column("label"),
+        "challenger_probabilities": theirs.column("probabilities")})
+
+
+def _with_actuals(pairs: pa.Table, actuals: pa.Table) -> pa.Table:
+    if not pairs.num_rows or not actuals.num_rows:
+        return pairs.append_column("actual", pa.nulls(pairs.num_rows, pa.string())).slice(0, 0)
+    actual = pc.coalesce(pc.cast(actuals.column("actual_value"), pa.string()),
+                         actuals.column("actual_label"))
+    right = pa.table({"association_id": actuals.column("association_id"), "actual": actual})
+    left = pa.table({"association_id": pairs.column("association_id"),
+                     "_i": pa.array(np.arange(pairs.num_rows))})
+    keys = left.join(right, "association_id", join_type="inner").sort_by("_i")
+    return pairs.take(keys.column("_i")).append_column("actual", keys.column("actual"))
+
+
+def _metrics(target: Target, rows: pa.Table, prefix: str) -> dict[str, float | None]:
+    return accumulate(target, actual=rows.column("actual").combine_chunks(),
+                      prediction=rows.column(f"{prefix}prediction").to_numpy(),
+                      probabilities=rows.column(f"{prefix}probabilities").combine_chunks()
+                      ).metrics()
+
+
+def _paired_difference(target: Target, matched: pa.Table, metric: str) -> dict[str, Any]:
+    """The primary metric's per-hour difference (positive: the challenger is better),
+    its mean and 95% t-interval over the hours with enough matched rows."""
+    better_high = METRICS[metric].higher_is_better
+    hours = sorted(set(matched.column("hour").to_pylist())) if matched.num_rows else []
+    diffs = []
+    for hour in hours:
+        rows = matched.filter(pc.equal(matched.column("hour"),
+                                       pa.scalar(hour, matched.schema.field("hour").type)))
+        if rows.num_rows < MIN_BUCKET_ROWS:
+            continue
+        mine = _metrics(target, rows, "").get(metric)
+        theirs = _metrics(target, rows, "challenger_").get(metric)
+        if mine is None or theirs is None:
+            continue
+        diffs.append(theirs - mine if better_high else mine - theirs)
+    result: dict[str, Any] = {"metric": metric, "buckets": len(diffs), "mean": None,
+                              "low": None, "high": None}
+    if len(diffs) >= 2:
+        from scipy import stats
+
+        d = np.asarray(diffs)
+        mean, sd = float(d.mean()), float(d.std(ddof=1))
+        half = float(stats.t.ppf(0.975, len(d) - 1)) * sd / math.sqrt(len(d))
+        result.update(mean=mean, low=mean - half, high=mean + half)
+    elif diffs:
+        result["mean"] = float(diffs[0])
+    return result
+
+
+def _recommend(paired: Mapping[str, Any], ratio: float | None) -> dict[str, str]:
+    low, high = paired["low"], paired["high"]
+    if low is None or high is None:
+        return {"action": "wait", "why": f"fewer than 2 hours with {MIN_BUCKET_ROWS}+ "
+                "matched actuals: not enough evidence"}
+    if low > 0:
+        if ratio is not None and ratio > LATENCY_RATIO:
+            return {"action": "keep", "why": f"better on {paired['metric']}, but its p95 "
+                    f"latency is {ratio:.2f}x the champion's (at most {LATENCY_RATIO}x)"}
+        return {"action": "promote", "why": f"better on {paired['metric']}: the 95% interval "
+                f"[{low:.4g}, {high:.4g}] excludes 0"}
+    if high < 0:
+        return {"action": "keep", "why": f"worse on {paired['metric']}: the 95% interval "
+                f"[{low:.4g}, {high:.4g}] excludes 0"}
+    return {"action": "wait", "why": f"the 95% interval [{low:.4g}, {high:.4g}] of the "
+            f"{paired['metric']} difference includes 0"}
+
+
+def _p95(health: pa.Table, role: str, model: str | None) -> float | None:
+    """The 95th percentile over chunks of a model's scoring seconds."""
+    if not health.num_rows or "score_seconds" not in health.column_names:
+        return None
+    rows = health.filter(pc.equal(health.column("role"), role))
+    if model is not None:
+        rows = rows.filter(pc.equal(rows.column("model_id"), model))
+    seconds = [s for s in rows.column("score_seconds").to_pylist() if s is not None]
+    return float(np.percentile(seconds, 95)) if seconds else None
+
+
+def _distribution(diff: np.ndarray) -> dict[str, float | None]:
+    if not diff.size:
+        return {"mean": None, "mean_abs": None, "rms": None, "p5": None, "p50": None,
+                "p95": None}
+    p5, p50, p95 = np.percentile(diff, [5, 50, 95]).tolist()
+    return {"mean": float(diff.mean()), "mean_abs": float(np.abs(diff).mean()),
+            "rms": float(np.sqrt(np.mean(diff ** 2))), "p5": p5, "p50": p50, "p95": p95}
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
