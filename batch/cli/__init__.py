@@ -20,6 +20,7 @@ from batch.cli import (
     quickstart,
     score,
     serve,
+    status,
 )
 from batch.cli.context import CliContext, JobRunner
 from batch.cli.group import BatchpredGroup
@@ -27,7 +28,7 @@ from batch.cli.group import BatchpredGroup
 COMMANDS: tuple[click.Command, ...] = (
     score.score, jobs.job, packages.package, baselines.baseline, deployments.deploy,
     quickstart.quickstart, monitoring.drift, monitoring.report, monitoring.health,
-    monitoring.accuracy, monitoring.challengers,
+    monitoring.accuracy, monitoring.challengers, status.status,
     monitoring.monitoring,
     serve.serve,
 )

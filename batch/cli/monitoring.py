@@ -7,6 +7,7 @@ else ``<home>/monitoring``); nothing here scores rows.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -113,35 +114,29 @@ def _hours(request: DriftRequest) -> float:
 @click.option("--since", metavar="TIME", help="Start of the window (ISO time or an age such "
               "as 24h; default: 1d before --until).")
 @click.option("--until", metavar="TIME", help="End of the window (default: now).")
-@click.option("--slo-ms", type=click.FloatRange(min=0, min_open=True), default=1000.0,
-              show_default=True, help="The latency objective (p95) the status is held to.")
+@click.option("--slo-ms", type=click.FloatRange(min=0, min_open=True),
+              help="The latency objective (p95) the status is held to (default: the "
+              "deployment's slo_p95_ms setting, 1000).")
 @STORE
 @STORE_OPTION
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def health(deployment: str, *, since: str | None, until: str | None, slo_ms: float,
+def health(deployment: str, *, since: str | None, until: str | None, slo_ms: float | None,
            store: str | None, store_option: tuple[str, ...], fmt: str) -> None:
     """Service health of DEPLOYMENT: rows, requests, latency, errors, per source."""
-    from datetime import UTC, datetime, timedelta
-
-    from batch.monitoring.health import health_document, health_table_text
-    from batch.monitoring.stage import open_store, settings_of
     from batch.monitoring.store import parse_time
 
-    end = parse_time(until, option="--until") if until else datetime.now(UTC)
-    start = parse_time(since, option="--since") if since else end - timedelta(days=1)
-    if start >= end:
-        raise ConfigError(f"--since {start.isoformat()} is not before --until "
-                          f"{end.isoformat()}")
-    opened = open_store(settings_of(deployment), store, pairs(store_option, "--store-option"))
-    found = opened.read(deployment, "health", since=start, until=end)
-    for warning in found.warnings:
+    doc = health_of(deployment, since=parse_time(since, option="--since") if since else None,
+                    until=parse_time(until, option="--until") if until else None,
+                    slo_ms=slo_ms, store=store,
+                    store_options=pairs(store_option, "--store-option"))
+    for warning in doc.pop("warnings"):
         click.echo(f"warning: {warning}", err=True)
-    doc = health_document(found.table, deployment=deployment, since=start, until=end,
-                          slo_ms=slo_ms)
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2, sort_keys=True, allow_nan=False))
     else:
+        from batch.monitoring.health import health_table_text
+
         click.echo(health_table_text(doc))
 
 
@@ -201,6 +196,32 @@ def challengers(deployment: str, *, since: str | None, until: str | None, store:
         click.echo(json.dumps(doc, indent=2, sort_keys=True, allow_nan=False))
     else:
         click.echo(challengers_table(doc))
+
+
+def health_of(deployment: str, *, since: datetime | None = None, until: datetime | None = None,
+              slo_ms: float | None = None, store: str | None = None,
+              store_options: dict[str, str] | None = None) -> dict[str, Any]:
+    """The health document of ``deployment`` (default window: the day before ``until``),
+    failed jobs of the home included, with the store's warnings under ``warnings``."""
+    from datetime import UTC, timedelta
+
+    from batch.engine.housekeeping import failed_jobs
+    from batch.monitoring.health import health_document
+    from batch.monitoring.stage import open_store, settings_of
+
+    end = until or datetime.now(UTC)
+    start = since or end - timedelta(days=1)
+    if start >= end:
+        raise ConfigError(f"--since {start.isoformat()} is not before --until "
+                          f"{end.isoformat()}")
+    settings = settings_of(deployment)
+    found = open_store(settings, store, store_options).read(deployment, "health", since=start,
+                                                            until=end)
+    doc = health_document(found.table, deployment=deployment, since=start, until=end,
+                          slo_ms=slo_ms or settings.slo_p95_ms,
+                          failed_jobs=failed_jobs(deployment, since=start, until=end))
+    doc["warnings"] = found.warnings
+    return doc
 
 
 @click.group()

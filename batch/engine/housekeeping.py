@@ -77,6 +77,19 @@ def list_jobs(store: JobStore | None = None) -> list[JobSummary]:
     return [summary(store, r) for r in records]
 
 
+def failed_jobs(deployment: str, *, since: datetime, until: datetime,
+                store: JobStore | None = None) -> list[str]:
+    """The jobs of ``deployment`` (named by it) that failed in [since, until), oldest
+    first: a failed job publishes no records, so its failure is known here."""
+    store = store or JobStore()
+    if not store.root.exists():
+        return []
+    found = [r for r in (store.load(p.name) for p in store.root.iterdir() if p.is_dir())
+             if r is not None and r.status is JobStatus.FAILED and r.spec.model == deployment
+             and since <= r.updated_at < until]
+    return [r.job_id for r in sorted(found, key=lambda r: r.updated_at)]
+
+
 ACTIVE = timedelta(minutes=2)  # a running job commits a chunk more often than this
 
 

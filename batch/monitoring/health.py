@@ -26,7 +26,8 @@ SLO_MS = 1000.0
 
 
 def health_document(table: pa.Table, *, deployment: str, since: datetime, until: datetime,
-                    slo_ms: float = SLO_MS) -> dict[str, Any]:
+                    slo_ms: float = SLO_MS, failed_jobs: Sequence[str] = ()
+                    ) -> dict[str, Any]:
     """The health of ``deployment``'s records in [since, until) (``table``: health rows;
     a challenger's rows, its scoring of the champion's rows, are not traffic)."""
     if table.num_rows:
@@ -40,9 +41,13 @@ def health_document(table: pa.Table, *, deployment: str, since: datetime, until:
     worst = max((f["status"] for f in by_source.values()), key=lambda st: _ORDER[st["colour"]],
                 default={"colour": "grey", "rule": "no traffic in the window", "value": 0,
                          "threshold": None})
+    if failed_jobs:  # the contract: a failed batch job is red
+        worst = {"colour": "red", "rule": "failed batch jobs", "value": len(failed_jobs),
+                 "threshold": 1}
     return {"document_version": 1, "kind": "health", "deployment": deployment,
             "window": {"since": _iso(since), "until": _iso(until)}, "slo_ms": slo_ms,
             "status": worst, "overall": overall, "sources": by_source,
+            "failed_jobs": list(failed_jobs),
             "consumers": _consumers(table, seconds, slo_ms)}
 
 
@@ -154,6 +159,9 @@ def health_table_text(doc: dict[str, Any]) -> str:
              f"{'p95 ms':>7s} {'p99 ms':>7s} {'user err':>8s} {'srv err':>8s} {'failed':>7s}"
     lines.append(header)
     lines += [_line(name, f) for name, f in [*doc["sources"].items(), ("all", doc["overall"])]]
+    if doc.get("failed_jobs"):
+        lines.append(f"failed jobs: {', '.join(doc['failed_jobs'])} (batchpred job list; "
+                     "resume with --resume --job-id ID)")
     consumers = doc.get("consumers") or {}
     if consumers:
         lines += ["", "requests per consumer:", header.replace("source ", "consumer", 1)]

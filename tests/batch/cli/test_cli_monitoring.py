@@ -161,3 +161,35 @@ def test_compact_merges_the_days_of_every_deployment(deployed, batchpred, home: 
     res = batchpred("monitoring", "compact", "--all-days")
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().endswith(f"in {home / 'monitoring'}")
+
+
+def test_a_failed_job_turns_health_red_and_status_shows_every_deployment(
+        deployed, credit, batchpred, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = credit.table.to_pandas()
+    bad["credit_score"] = bad["credit_score"].astype(object)
+    bad.loc[500:, "credit_score"] = "not a score"  # past the pre-flight: the job fails
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    failed = batchpred("score", "--model", "credit", "--input", str(tmp_path / "bad.csv"),
+                       "--output", str(tmp_path / "bad-out.csv"), "--job-id", "broken",
+                       "--preflight-rows", "100", "--chunk-rows", "500", "--quiet")
+    assert failed.returncode != 0
+    health = json.loads(batchpred("health", "credit", "--format", "json").stdout)
+    assert health["failed_jobs"] == ["broken"]
+    assert health["status"]["colour"] == "red" and health["status"]["rule"] == \
+        "failed batch jobs"
+    assert "failed jobs: broken" in batchpred("health", "credit").stdout
+    assert batchpred("deploy", "create", "bare", "--model", str(credit.package)
+                     ).returncode == 0
+    listed = batchpred("status", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["deployment"]: r for r in json.loads(listed.stdout)}
+    assert set(rows) == {"credit", "bare"}
+    assert rows["credit"]["health"]["colour"] == "red"
+    assert rows["credit"]["drift"]["colour"] in {"green", "yellow", "red"}
+    assert rows["credit"]["association_id"] == "loan_id"
+    assert rows["bare"]["drift"] == {"colour": "grey", "rule": rows["bare"]["drift"]["rule"]}
+    assert "no baseline" in rows["bare"]["drift"]["rule"]
+    table = batchpred("status")
+    assert table.stdout.splitlines()[0].split() == ["deployment", "model", "challengers",
+                                                    "drift", "accuracy", "health"]
+    assert "credit health: failed batch jobs" in table.stdout
