@@ -12,6 +12,7 @@ from __future__ import annotations
 import click
 
 from batch.cli import (
+    actuals,
     baselines,
     deployments,
     jobs,
@@ -29,7 +30,7 @@ COMMANDS: tuple[click.Command, ...] = (
     score.score, jobs.job, packages.package, baselines.baseline, deployments.deploy,
     quickstart.quickstart, monitoring.drift, monitoring.report, monitoring.health,
     monitoring.accuracy, monitoring.challengers, status.status,
-    monitoring.monitoring,
+    monitoring.monitoring, actuals.actuals,
     serve.serve,
 )
 

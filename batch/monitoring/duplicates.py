@@ -1,0 +1,130 @@
+"""Rows of an upload whose association id came earlier in it, counted without holding
+every id in memory.
+
+:class:`DuplicateIds` spills each chunk's ids (and row numbers) to local files,
+one per hash bucket of the id, and at the end reads one bucket at a time: every
+occurrence of an id is in the same bucket, so each bucket is counted on its
+own, exactly (ids are compared, not hashes), in memory of about
+1/:data:`BUCKETS` of the upload's ids. The files take about the ids' size on disk.
+"""
+
+from __future__ import annotations
+
+import heapq
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from batch.monitoring.actuals import EXAMPLES
+
+BUCKETS = 64
+_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("seq", pa.int64())])
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    row: int  # the input's data row, from 1
+    id: str
+    first_row: int  # where the id came first
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicates:
+    rows: int = 0  # rows whose id came earlier in the upload (the later actual wins)
+    ids: int = 0  # ids given more than once
+    examples: tuple[Repeat, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rows": self.rows, "ids": self.ids,
+                "examples": [{"row": r.row, "id": r.id, "first_row": r.first_row}
+                             for r in self.examples]}
+
+
+class DuplicateIds:
+    """Ids seen so far, in files under ``folder``: emptied first (what a process killed
+    while counting left there), removed by :meth:`close`."""
+
+    def __init__(self, folder: Path, buckets: int = BUCKETS) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        self._folder = folder
+        self._buckets = buckets
+        self._writers: dict[int, tuple[pa.NativeFile, pa.ipc.RecordBatchStreamWriter]] = {}
+
+    def __enter__(self) -> DuplicateIds:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def add(self, ids: pa.Array, seqs: pa.Array) -> None:
+        """Keep the ids (strings, no nulls) of the rows ``seqs`` (0-based, ascending)."""
+        if not len(ids):
+            return
+        import pandas as pd
+
+        # categorize=False: ids are mostly distinct (measured: 34 ms, not 144, per 200k ids)
+        keys = pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object),
+                                  categorize=False)
+        keys = (keys % np.uint64(self._buckets)).astype(np.int64)
+        order = np.argsort(keys, kind="stable")  # stable: row order within a bucket
+        ends = np.searchsorted(keys[order], np.arange(self._buckets + 1))
+        batch = pa.record_batch([ids.take(order), seqs.take(order)], schema=_SCHEMA)
+        for bucket in np.flatnonzero(np.diff(ends)).tolist():
+            start, stop = int(ends[bucket]), int(ends[bucket + 1])
+            self._writer(bucket).write_batch(batch.slice(start, stop - start))
+
+    def _writer(self, bucket: int) -> pa.ipc.RecordBatchStreamWriter:
+        if bucket not in self._writers:
+            sink = pa.OSFile(str(self._path(bucket)), "wb")
+            self._writers[bucket] = (sink, pa.ipc.new_stream(sink, _SCHEMA))
+        return self._writers[bucket][1]
+
+    def _path(self, bucket: int) -> Path:
+        return self._folder / f"{bucket}.arrows"
+
+    def _close(self, bucket: int) -> None:
+        sink, writer = self._writers.pop(bucket)
+        writer.close()
+        sink.close()
+
+    def count(self) -> Duplicates:
+        """The repeated ids of everything added (call once, at the end)."""
+        rows = ids = 0
+        examples: list[Repeat] = []
+        for bucket in sorted(self._writers):
+            self._close(bucket)
+            path = self._path(bucket)
+            with pa.OSFile(str(path), "rb") as source:
+                table = pa.ipc.open_stream(source).read_all()
+            path.unlink()
+            found = _repeats(table)
+            rows, ids = rows + found.rows, ids + found.ids
+            examples = heapq.nsmallest(EXAMPLES, [*examples, *found.examples],
+                                       key=lambda r: r.row)
+        return Duplicates(rows, ids, tuple(examples))
+
+    def close(self) -> None:
+        for bucket in list(self._writers):
+            self._close(bucket)
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _repeats(table: pa.Table) -> Duplicates:
+    grouped = table.group_by("id").aggregate([("seq", "min"), ("seq", "count")])
+    many = grouped.filter(pc.greater(grouped.column("seq_count"), 1))
+    if not many.num_rows:
+        return Duplicates()
+    rows = pc.sum(many.column("seq_count")).as_py() - many.num_rows
+    later = table.join(many.select(["id", "seq_min"]), "id")
+    later = later.filter(pc.greater(later.column("seq"), later.column("seq_min")))
+    first = later.sort_by("seq").slice(0, EXAMPLES).to_pylist()
+    return Duplicates(rows, many.num_rows, tuple(
+        Repeat(r["seq"] + 1, r["id"], r["seq_min"] + 1) for r in first))
