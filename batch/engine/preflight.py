@@ -64,7 +64,8 @@ def preflight(spec: JobSpec, package: ModelPackage, options: ScoringOptions, *,
     rows = max(spec.preflight_rows, SAMPLE_ROWS)
     intake = open_intake(IntakeRequest(
         uri=spec.input, chunk_rows=rows, options=spec.input_options,
-        text_columns=tuple(package.manifest.feature_names),
+        text_columns=(*package.manifest.feature_names,
+                      *([association_id] if association_id else [])),
     ))
     target = parse_size(spec.chunk_size)
     try:

@@ -188,7 +188,9 @@ def _pipeline(run: Attempt, until_chunk: int | None = None) -> bool:
     skip = sum(c.rows for c in run.committed)
     intake = open_intake(IntakeRequest(
         uri=spec.input, chunk_rows=run.record.chunk_rows or 1, options=spec.input_options,
-        text_columns=tuple(run.package.manifest.feature_names),
+        # the association id as given ("007" stays "007"), as actuals uploads read it
+        text_columns=(*run.package.manifest.feature_names,
+                      *([run.record.association_id] if run.record.association_id else [])),
         dictionary_columns=scored_only_categories(
             run.package, passthrough=spec.passthrough,
             keep_inputs=spec.passthrough_all or bool(spec.quarantine)),

@@ -93,10 +93,14 @@ class MonitoringStore:
         for kind, table in tables.items():
             if not table.num_rows:
                 continue
-            days = pc.unique(pc.strftime(table.column("hour"), format="%Y-%m-%d")).to_pylist()
-            for day in sorted(days):
-                rows = table.filter(pc.equal(pc.strftime(table.column("hour"),
-                                                         format="%Y-%m-%d"), day))
+            # the day of each distinct hour (a few), not of each row (millions, for a log)
+            hours = pc.unique(table.column("hour"))
+            days = pc.strftime(hours, format="%Y-%m-%d").to_pylist()
+            for day in sorted(set(days)):
+                those = pa.array([h for h, d in zip(hours.to_pylist(), days, strict=True)
+                                  if d == day], hours.type)
+                rows = table if len(set(days)) == 1 else table.filter(
+                    pc.is_in(table.column("hour"), value_set=those))
                 path = self._path(deployment_id, kind, day, f"job-{job_id}.parquet")
                 self._write(path, _parquet(rows))
                 written.append(path)

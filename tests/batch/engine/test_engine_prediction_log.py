@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pytest
@@ -124,3 +125,18 @@ def test_no_log_without_an_association_id_or_with_accuracy_off(
                              output=str(tmp_path / "o.csv"), job_id="nolog"))
     assert report.predictions_logged is None
     assert not _logged(home)["row"]
+
+
+def test_ids_are_logged_as_given(watched, workload, home, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """"00007" stays "00007" (as an actuals upload reads it), not the number 7."""
+    _deploy(watched, association_id="application")
+    table = workload.table.slice(0, 50)
+    padded = [f"{v:05d}" for v in table.column("loan_id").to_pylist()]
+    table = table.append_column("application", pa.array(padded))
+    pcsv.write_csv(table, tmp_path / "padded.csv",  # unquoted, as an export writes them
+                   write_options=pcsv.WriteOptions(quoting_style="none"))
+    assert b"\n00001," in (tmp_path / "padded.csv").read_bytes() or \
+        b",00001\n" in (tmp_path / "padded.csv").read_bytes()
+    run_job(JobSpec(model="logged", input=str(tmp_path / "padded.csv"),
+                    output=str(tmp_path / "o.csv"), job_id="padded"))
+    assert _logged(home)["association_id"] == padded
