@@ -20,7 +20,7 @@ from batch.engine.spec import JobSpec
 from batch.engine.store import ChunkRecord, JobRecord, JobStatus, JobStore
 from batch.engine.workers import JobWorkers, scoring_options
 from batch.errors import ConfigError
-from batch.models.onnx_fastpath import model_path
+from batch.models.onnx_fastpath import kept_fast_path, model_path
 from batch.models.package import ModelPackage
 from batch.monitoring.baseline import Baseline, read_baseline
 from batch.monitoring.humility import humility_of
@@ -182,6 +182,21 @@ def humility_rules(spec: JobSpec) -> tuple[HumilityRule, ...]:
 
     deployment = DeploymentRegistry().find(spec.model)
     return deployment.settings.humility if deployment is not None else ()
+
+
+def challenger_jobs(run: Attempt) -> tuple[tuple[ModelPackage, str | None], ...]:
+    """Each challenger with the ONNX conversion a job of its package checked and kept in
+    the home (None: its loader), as the champion's is chosen."""
+    out = []
+    for package in run.challengers:
+        fast = None
+        local = run.spec.executor == "local" or not run.spec.dask_address
+        if run.spec.onnx and local and package.manifest.artifact.kind == "sklearn":
+            kept = kept_fast_path(package, run.store.home / "onnx")
+            if kept is not None and kept.model is not None:
+                fast = str(model_path(run.store.home / "onnx", package))
+        out.append((package, fast))
+    return tuple(out)
 
 
 def _challengers(spec: JobSpec, previous: JobRecord | None, home: Path

@@ -29,6 +29,7 @@ from batch.deployments import resolve_model
 from batch.engine.attempt import (
     Attempt,
     ProgressCallback,
+    challenger_jobs,
     check_uris,
     prepare,
     quarantine_options,
@@ -297,7 +298,7 @@ def _score_all(run: Attempt, chunks: Chunks, start_row: int, until_chunk: int | 
                    quarantine=run.quarantine is not None,
                    quarantine_encoder=_encoder(run.quarantine), fast_model=run.fast_model,
                    baseline=run.baseline, association_id=run.record.association_id,
-                   log=run.record.logged, challengers=run.challengers)
+                   log=run.record.logged, challengers=challenger_jobs(run))
     pool = run.workers.pool_for(job, len(head))
     with OrderedWriter(functools.partial(_commit, run), depth=1) as writer:
         for result in pool.map_ordered(itertools.chain(head, rest)):

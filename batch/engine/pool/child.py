@@ -48,7 +48,8 @@ class ChunkJob:
     baseline: Baseline | None = None  # count each chunk on its buckets (monitoring on)
     association_id: str | None = None  # log each prediction under this input column
     log: bool = False  # keep the prediction log (under association_id, else the row)
-    challengers: tuple[ModelPackage, ...] = ()  # scored on the same rows, logged beside
+    # scored on the same rows, logged beside: each package and its checked ONNX file
+    challengers: tuple[tuple[ModelPackage, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,8 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Part | bytes) -> ChunkResul
     logged = None
     if job.log:
         logged = prediction_log(chunk, out, job.package.manifest, job.association_id)
-    challengers = tuple(_challenger(job, package, chunk, cache) for package in job.challengers)
+    challengers = tuple(_challenger(job, package, chunk, cache, fast=fast)
+                        for package, fast in job.challengers)
     encoded = job.encoder(out) if job.encoder is not None else None
     return ChunkResult(
         None if encoded is not None else out, failed, os.getpid(),
@@ -133,11 +135,12 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Part | bytes) -> ChunkResul
 
 
 def _challenger(job: ChunkJob, package: ModelPackage, chunk: pa.RecordBatch,
-                cache: ModelCache) -> ChallengerResult:
+                cache: ModelCache, *, fast: str | None) -> ChallengerResult:
     """Score the chunk with a challenger (its own feature checks: it may take other
-    features) and log its predictions; only the champion's go to the output."""
+    features; its ONNX conversion when a job of its package checked one) and log its
+    predictions; only the champion's go to the output."""
     started = time.perf_counter()
-    out = score_rows(chunk, package, cache.get(package), ScoringOptions()).batch
+    out = score_rows(chunk, package, cache.get(package, fast), ScoringOptions()).batch
     failed = int(pc.sum(failed_mask(out.column(STATUS_COLUMN))).as_py() or 0)
     log = prediction_log(chunk, out, package.manifest, job.association_id)
     return ChallengerResult(package.digest, log, time.perf_counter() - started, failed)
