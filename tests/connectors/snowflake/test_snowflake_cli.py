@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -72,3 +73,24 @@ def test_bad_query_is_one_clear_line(credit_package: Path, endpoint, base_uri: s
     # nothing else: no driver warning (a retry notice) before the error line
     assert [x for x in res.stderr.splitlines() if not x.startswith("job ")] == lines
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_retries_are_not_printed_before_the_one_error_line(credit_package: Path,
+                                                           tmp_path: Path) -> None:
+    """An unreachable account is retried; the retries are logged, not printed (they
+    printed a line each before the error once): the job line, then one error line."""
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    res = batchpred_cli.run(
+        "score", "--quiet", "--model", str(credit_package), "--input",
+        "snowflake://acct/DB/PUBLIC/LOANS", "--output", str(tmp_path / "o.csv"),
+        *[x for k, v in {"host": "127.0.0.1", "port": port, "protocol": "http", "user": "u",
+                         "login_timeout": 1, "connect_retries": 1}.items()
+          for x in ("--input-option", f"{k}={v}")],
+        home=tmp_path / "home", SNOWFLAKE_PASSWORD="not-a-real-one")
+    assert res.returncode == 1
+    lines = [x for x in res.stderr.splitlines() if not x.startswith("job ")]
+    assert len(lines) == 1 and lines[0].startswith("error: snowflake account 'acct' user "
+                                                   "'u': cannot reach"), res.stderr
+    assert "not-a-real-one" not in res.stderr
