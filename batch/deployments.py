@@ -94,8 +94,13 @@ class DeploymentSettings(BaseModel):
                            "association id is set, unless this is false.")
     slo_p95_ms: float = Field(default=1000, gt=0, description="Service health: the p95 "
                               "latency objective in milliseconds.")
+    actuals_retention_days: int = Field(default=400, ge=1, description="Actuals are kept "
+                                        "this many days after they were received (those "
+                                        "that arrive before their prediction too); "
+                                        "`batchpred actuals prune` removes older ones.")
     alert_webhook: str | None = Field(default=None, description="POSTed a JSON body when "
-                                      "the drift status changes colour; env:NAME for the "
+                                      "a stage's status (drift, accuracy, health) changes "
+                                      "colour; env:NAME for the "
                                       "URL in environment variable NAME (a URL with a "
                                       "token is a secret: keep it out of the settings).")
     alert_block: str | None = Field(default=None, description="Name of a Prefect "

@@ -8,8 +8,8 @@ The engine's commands come from :mod:`batch.cli` (``score``, ``job show``,
 - ``worker``: serve submissions and schedules;
 - ``schedule create|drift|list|delete``: cron or interval schedules of job files
   (and of the ``monitor-drift`` flow);
-- ``monitor-drift DEPLOYMENT``: the drift stage through its flow now (artifacts,
-  alerts on a change of colour);
+- ``monitor-drift DEPLOYMENT``: the monitoring stages through their flow now (drift,
+  accuracy, health, challengers: artifacts, alerts on a change of a stage's colour);
 - ``job status ID``: the job's Prefect flow runs and the engine's record;
 
 and hands the engine's commands a job runner that scores through the
@@ -177,6 +177,9 @@ def _drift_run(func: Any) -> Any:
                      "the records of this last stretch of time (such as 6h, 1d, 7d)."),
         click.option("--against", type=click.Choice(["baseline", "previous"]),
                      default="baseline", show_default=True),
+        click.option("--accuracy-window", default="30d", show_default=True, help="The "
+                     "accuracy and challenger stages look at the predictions of this last "
+                     "stretch of time."),
         STORE, STORE_OPTION,
     ]):
         func = option(func)
@@ -200,7 +203,9 @@ def schedule_drift(*, name: str, cron: str | None, interval: float | None,
     from flows.schedules import create_drift_schedule
 
     parse_time(kw["window"], option="--window")  # a bad window fails now, not at 2 am
+    parse_time(kw["accuracy_window"], option="--accuracy-window")
     parameters = {"deployment": kw["deployment"], "window": kw["window"],
+                  "accuracy_window": kw["accuracy_window"],
                   "against": kw["against"], "store": kw["store"],
                   "store_options": pairs(kw["store_option"], "--store-option")}
     with prefect_api():
@@ -213,21 +218,34 @@ def schedule_drift(*, name: str, cron: str | None, interval: float | None,
 @click.argument("deployment")
 @_drift_run
 def monitor_drift_command(deployment: str, *, window: str, against: str, store: str | None,
-                          store_option: tuple[str, ...]) -> None:
-    """Run the monitor-drift flow for DEPLOYMENT now: artifacts, and an alert on a change."""
+                          store_option: tuple[str, ...], accuracy_window: str) -> None:
+    """Run the monitor-drift flow for DEPLOYMENT now: drift, accuracy, health and the
+    challengers; artifacts, and an alert on a change of a stage's colour."""
     from batch.cli.score import pairs
     from batch.monitoring.store import parse_time
     from flows.api import prefect_api
     from flows.monitoring import monitor_drift
 
     parse_time(window, option="--window")
+    parse_time(accuracy_window, option="--accuracy-window")
     options = pairs(store_option, "--store-option")
     with prefect_api():
         result = monitor_drift(deployment, window=window, against=against, store=store,
-                               store_options=options)
+                               store_options=options, accuracy_window=accuracy_window)
     status = result["status"]
     click.echo(f"drift of {deployment}: {status['colour']} ({status['rule']}); "
                f"{result['rows']:,} rows" + ("; alert raised" if result["alert"] else ""))
+    for stage, found in result["stages"].items():
+        if stage == "challengers":
+            said = ", ".join(f"{c['id']} {c['recommendation']['action']}"
+                             for c in found["challengers"]) or found["empty"]
+            click.echo(f"challengers of {deployment}: {said}")
+        elif stage != "drift":
+            click.echo(f"{stage} of {deployment}: {found['status']['colour']} "
+                       f"({found['status']['rule']})"
+                       + ("; alert raised" if found["alert"] else ""))
+    for stage, why in result["left_out"].items():
+        click.echo(f"{stage} left out: {why}")
 
 
 @schedule.command("list")

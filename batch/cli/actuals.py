@@ -133,6 +133,29 @@ def _value(value: str | None) -> str:
     return "(missing)" if value is None or value == "" else repr(value)
 
 
+@actuals.command("prune")
+@click.argument("deployment")
+@click.option("--older-than", "days", type=click.IntRange(min=1), metavar="DAYS",
+              help="Remove actuals received more than DAYS days ago (default: the "
+              "deployment's actuals_retention_days setting, 400).")
+@STORE
+@STORE_OPTION
+def prune(deployment: str, days: int | None, store: str | None,
+          store_option: tuple[str, ...]) -> None:
+    """Remove DEPLOYMENT's actuals older than its retention (whole days of them)."""
+    from datetime import UTC, datetime, timedelta
+
+    from batch.monitoring.stage import open_store, settings_of
+
+    settings = settings_of(deployment)
+    keep = days or settings.actuals_retention_days
+    opened = open_store(settings, store, pairs(store_option, "--store-option"))
+    cutoff = (datetime.now(UTC) - timedelta(days=keep)).date()
+    removed = opened.prune(deployment, "actuals", before=cutoff)
+    click.echo(f"removed {len(removed)} day(s) of actuals received before {cutoff} "
+               f"(kept: the last {keep} days)")
+
+
 @actuals.command("show")
 @click.argument("deployment")
 @STORE

@@ -1,4 +1,5 @@
-"""``batchpred drift``, ``batchpred report`` and ``batchpred monitoring compact``.
+"""``batchpred drift``, ``report``, ``health``, ``accuracy``, ``challengers`` and
+``monitoring compact``.
 
 The stages read the monitoring store (``--store``, else the deployment's setting,
 else ``<home>/monitoring``); nothing here scores rows.
@@ -14,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from batch.cli.score import pairs
-from batch.errors import ConfigError
+from batch.errors import BatchPredError, ConfigError
 
 if TYPE_CHECKING:
+    from batch.deployments import DeploymentRegistry
+    from batch.monitoring.html import Documents
     from batch.monitoring.stage import DriftRequest
 
 STORE = click.option("--store", metavar="URI", help="The monitoring store (default: the "
@@ -78,35 +81,115 @@ def drift(deployment: str, fmt: str, **kw: Any) -> None:
         click.echo(drift_table(doc))
 
 
+REPORT_PARTS = ("accuracy", "challengers", "health", "history")
+HOURLY_UP_TO = 72  # hours: a report's window up to this long is drawn by the hour
+
+
+def _parts(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return REPORT_PARTS
+    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    unknown = [n for n in names if n not in REPORT_PARTS]
+    if unknown:
+        raise click.BadParameter(f"{unknown[0]!r} is no part of the report; give some of "
+                                 f"{','.join(REPORT_PARTS)}")
+    return names
+
+
 @click.command()
 @click.argument("deployment")
 @click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The HTML file to write (one self-contained file).")
+@click.option("--with", "parts", metavar="PARTS", callback=_parts, help="Beside drift, "
+              "these comma-separated parts: accuracy, challengers, health, history (default: "
+              "all that can run for the deployment).")
 @_window
-def report(deployment: str, output: Path, **kw: Any) -> None:
-    """An HTML report of DEPLOYMENT's drift: statuses, plots, data quality."""
+def report(deployment: str, output: Path, parts: tuple[str, ...], **kw: Any) -> None:
+    """An HTML report of DEPLOYMENT: drift, accuracy, challengers, health and history.
+
+    --since/--until bound every stage's window; without --since each stage takes its
+    own (drift and health the day before --until, accuracy and challengers the 30
+    days before). A part that cannot run (no association id, no challengers, no
+    predictions in the window, a store it cannot read) is left out with a note.
+    """
+    from dataclasses import replace
+
     from batch.monitoring.html import render_report
     from batch.monitoring.stage import run_drift
     from connectors.atomic_file import write_atomic
 
     request = _request(deployment, kw)
-    if request.by is None:
-        from dataclasses import replace
+    doc = run_drift(replace(request, by=request.by or _by(request.since, request.until,
+                                                          days=1)))
+    documents = report_documents(request, parts)
+    for stage, found in (("drift", doc), ("accuracy", documents.accuracy),
+                         ("challengers", documents.challengers), ("health", documents.health)):
+        for warning in (found or {}).get("warnings") or ():
+            click.echo(f"warning: {warning}" if stage == "drift" else
+                       f"warning: {stage}: {warning}", err=True)
+    write_atomic(output, render_report(doc, documents))
+    said = [f"drift status {doc['status']['colour']}"]
+    said += [f"{stage} {found['status']['colour']}" for stage, found in (
+        ("accuracy", documents.accuracy), ("health", documents.health)) if found is not None]
+    left = f"; left out: {', '.join(documents.left_out)}" if documents.left_out else ""
+    click.echo(f"wrote {output} ({', '.join(said)}{left})")
 
-        request = replace(request, by="hour" if _hours(request) <= 72 else "day")
-    doc = run_drift(request)
-    for warning in doc["warnings"]:
-        click.echo(f"warning: {warning}", err=True)
-    write_atomic(output, render_report(doc))
-    click.echo(f"wrote {output} (drift status {doc['status']['colour']})")
+
+def _by(since: datetime | None, until: datetime | None, *, days: int) -> str:
+    """By the hour up to three days, else by the day (``days``: the window's length
+    when ``since`` is not given)."""
+    from datetime import UTC, timedelta
+
+    end = until or datetime.now(UTC)
+    start = since or end - timedelta(days=days)
+    return "hour" if (end - start).total_seconds() <= HOURLY_UP_TO * 3600 else "day"
 
 
-def _hours(request: DriftRequest) -> float:
-    from datetime import UTC, datetime, timedelta
+def report_documents(request: DriftRequest, parts: tuple[str, ...]) -> Documents:
+    """The documents of the report's ``parts`` beside drift, over ``request``'s window
+    (each stage's own default where it has no ``since``): a part that cannot run, or
+    has nothing to show, is left out with the reason, never an error."""
+    from batch.deployments import DeploymentRegistry
+    from batch.monitoring.html import Documents
+    from batch.monitoring.plan import empty_reason, stage_plan
+    from connectors.errors import ConnectorError
 
-    until = request.until or datetime.now(UTC)
-    since = request.since or until - timedelta(days=1)
-    return (until - since).total_seconds() / 3600
+    registry = DeploymentRegistry()
+    planned = stage_plan(registry.get(request.deployment), parts)
+    left_out, found = dict(planned.left_out), {}
+    for part in planned.run:
+        try:
+            found[part] = _part(part, request, registry)
+        except (BatchPredError, ConnectorError) as exc:  # cannot run here: say why
+            left_out[part] = str(exc).splitlines()[0]
+            continue
+        why = None if part == "history" else empty_reason(found[part])
+        if why is not None:
+            left_out[part] = why
+            del found[part]
+    return Documents(accuracy=found.get("accuracy"), challengers=found.get("challengers"),
+                     health=found.get("health"), history=found.get("history"),
+                     left_out={p: left_out[p] for p in parts if p in left_out})
+
+
+def _part(part: str, request: DriftRequest, registry: DeploymentRegistry) -> Any:
+    """One part's document (history: its events as JSON-able dicts, oldest first)."""
+    from batch.monitoring.accuracy_stage import AccuracyRequest, run_accuracy
+    from batch.monitoring.challengers import ChallengersRequest, run_challengers
+
+    name, since, until = request.deployment, request.since, request.until
+    if part == "history":
+        return [event.model_dump(mode="json") for event in registry.history(name)]
+    if part == "health":
+        return health_of(name, since=since, until=until, store=request.store,
+                         store_options=dict(request.store_options or {}))
+    if part == "challengers":
+        return run_challengers(ChallengersRequest(
+            name, since=since, until=until, store=request.store,
+            store_options=request.store_options), registry)
+    return run_accuracy(AccuracyRequest(
+        name, since=since, until=until, by=request.by or _by(since, until, days=30),
+        store=request.store, store_options=request.store_options), registry)
 
 
 @click.command()

@@ -15,7 +15,6 @@ from typing import Any
 import click
 
 from batch.errors import BatchPredError
-from connectors.errors import ConnectorError
 
 _SEVERITY = {"red": 0, "yellow": 1, "green": 2, "grey": 3}
 
@@ -71,6 +70,8 @@ def _deployment(deployment: Any) -> dict[str, Any]:
 
 
 def _colour(stage: Any) -> dict[str, Any]:
+    from connectors.errors import ConnectorError
+
     try:
         found = stage()
     except (BatchPredError, ConnectorError) as exc:  # the stage cannot run: say why

@@ -430,6 +430,20 @@ def _parsed(target: str, data: Mapping[str, Any], build: Callable[[], _A]) -> _A
                           f"{str(dict(data))[:200]}") from exc
 
 
+def outcomes(target: Target, actual: pa.Array) -> np.ndarray:
+    """The actual labels of a classification target as the accumulators count them:
+    binary 1 for the positive class and 0 for the other, multiclass the class's index;
+    -1 for a label that is no class of the target."""
+    labels = np.asarray(pc.cast(actual, pa.string()).to_numpy(zero_copy_only=False),
+                        dtype=object)
+    classes = [str(c) for c in target.classes]
+    if target.type is TargetType.BINARY:
+        return np.where(labels == str(target.positive), 1,
+                        np.where(np.isin(labels, classes), 0, -1))
+    index = {label: i for i, label in enumerate(classes)}
+    return np.array([index.get(v, -1) for v in labels.tolist()], dtype=np.int64)
+
+
 def accumulate(target: Target, *, actual: pa.Array, prediction: np.ndarray,
                probabilities: pa.Array | None = None) -> Accumulator:
     """The accumulator of some predictions and their actuals: ``actual`` the actual
@@ -438,15 +452,10 @@ def accumulate(target: Target, *, actual: pa.Array, prediction: np.ndarray,
     if target.type is TargetType.REGRESSION:
         values = pc.cast(actual, pa.float64()).to_numpy(zero_copy_only=False)
         return RegressionAccumulator.count(values, prediction)
-    labels = np.asarray(pc.cast(actual, pa.string()).to_numpy(zero_copy_only=False),
-                        dtype=object)
-    classes = [str(c) for c in target.classes]
+    y = outcomes(target, actual)
     if target.type is TargetType.BINARY:
-        y = np.where(labels == str(target.positive), 1,
-                     np.where(np.isin(labels, classes), 0, -1))
         return BinaryAccumulator.count(y, prediction, threshold=float(target.threshold))
-    index = {label: i for i, label in enumerate(classes)}
-    y = np.array([index.get(v, -1) for v in labels.tolist()], dtype=np.int64)
+    classes = [str(c) for c in target.classes]
     assert probabilities is not None
     probs = pc.list_flatten(probabilities).to_numpy(zero_copy_only=False)
     return MulticlassAccumulator.count(y, probs.reshape(len(y), len(classes)),

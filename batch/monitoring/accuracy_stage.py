@@ -26,9 +26,10 @@ import pyarrow.compute as pc
 from batch.deployments import DeploymentRegistry
 from batch.errors import ConfigError
 from batch.models.manifest import ModelManifest, Target, TargetType
-from batch.monitoring.accuracy import MulticlassAccumulator, accumulate
+from batch.monitoring.accuracy import MulticlassAccumulator, accumulate, outcomes
 from batch.monitoring.baseline import Baseline, read_baseline
 from batch.monitoring.estimate import Calibration, EstimateAccumulator
+from batch.monitoring.exactsum import exact_sum, to_float
 from batch.monitoring.metrics import PRIMARY_METRIC, accuracy_status
 from batch.monitoring.stage import open_store, settings_of
 
@@ -147,6 +148,7 @@ def _figures(manifest: ModelManifest, joined: pa.Table, logged: pa.Table,
             figures["class_f1"] = counted.class_f1()
     else:
         figures["metrics"], figures["skipped"] = {}, 0
+    figures["predicted_vs_actual"] = _predicted_vs_actual(target, joined)
     if target.type is TargetType.BINARY and logged.num_rows:
         estimate = EstimateAccumulator.count(
             logged.column("prediction").to_numpy(),
@@ -154,6 +156,32 @@ def _figures(manifest: ModelManifest, joined: pa.Table, logged: pa.Table,
             threshold=float(target.threshold))
         figures["estimated"] = estimate.metrics()
     return figures
+
+
+def _predicted_vs_actual(target: Target, joined: pa.Table) -> dict[str, Any]:
+    """The mean prediction beside the mean outcome, over the rows with an actual: binary,
+    the mean positive-class probability and the share of positives; regression, the mean
+    prediction and the mean actual; multiclass, the mean probability of the predicted
+    class and the share predicted right. Means of exact sums, so the same rows in any
+    order give the same figures; rows of a missing prediction or actual are left out."""
+    if not joined.num_rows:
+        return {"rows": 0, "predicted": None, "actual": None}
+    predicted = joined.column("prediction").to_numpy().astype(np.float64)
+    actual = joined.column("actual").combine_chunks()
+    if target.type is TargetType.REGRESSION:
+        outcome = pc.cast(actual, pa.float64()).to_numpy(zero_copy_only=False)
+    else:
+        coded = outcomes(target, actual)  # -1: no class of the target
+        hit = coded if target.type is TargetType.BINARY else pc.fill_null(pc.equal(
+            joined.column("label").combine_chunks(), pc.cast(actual, pa.string())),
+            False).to_numpy(zero_copy_only=False)
+        outcome = np.where(coded < 0, np.nan, hit).astype(np.float64)
+    kept = np.isfinite(predicted) & np.isfinite(outcome)
+    rows = int(kept.sum())
+    if not rows:
+        return {"rows": 0, "predicted": None, "actual": None}
+    return {"rows": rows, "predicted": to_float(exact_sum(predicted[kept])) / rows,
+            "actual": to_float(exact_sum(outcome[kept])) / rows}
 
 
 def _status(manifest: ModelManifest, current: Mapping[str, Any] | None,

@@ -1,11 +1,13 @@
 """Alerts on a change of a stage's colour: once per change, not once per run.
 
 The last colour a stage reported for a deployment is kept in the monitoring
-store (``state/<stage>.json``). :func:`colour_change` compares a new document's
-colour with it: a change (or a first status that is yellow or red) is an
+store, one state per stage (``state/drift.json``, ``state/accuracy.json``,
+``state/health.json``). :func:`colour_change` compares a new document's colour
+with its stage's: a change (or a first status that is yellow or red) is an
 :class:`Alert`. The caller delivers it (a log line always; a webhook, a
 Prefect notification) and then calls :func:`remember`, so an alert that could
-not be delivered is tried again by the next run instead of being lost.
+not be delivered is tried again by the next run instead of being lost. The
+stage is the document's ``kind`` unless the caller names it.
 
 :func:`post_webhook` POSTs the alert as JSON, retried a bounded number of times
 with backoff; the URL is never logged beyond its scheme and host (it may carry
@@ -51,25 +53,33 @@ class Alert:
     def line(self) -> str:
         was = self.previous or "none"
         detail = f": {', '.join(self.features)}" if self.features else ""
+        figures = f": {self.value}" if self.value is not None else ""
+        if self.threshold is not None:
+            figures += f", threshold {self.threshold}"
         return (f"{self.stage} status of {self.deployment} changed {was} -> {self.colour} "
-                f"({self.rule}: {self.value}, threshold {self.threshold}){detail}")
+                f"({self.rule}{figures}){detail}")
 
 
-def colour_change(store: MonitoringStore, doc: Mapping[str, Any], stage: str = "drift"
+def colour_change(store: MonitoringStore, doc: Mapping[str, Any], stage: str | None = None
                   ) -> Alert | None:
-    """The alert ``doc`` raises, if its colour differs from the last one remembered."""
+    """The alert ``doc`` raises, if its colour differs from the last one remembered for
+    its stage (``stage``, else the document's ``kind``)."""
+    stage = stage or str(doc.get("kind", "drift"))
     status = doc["status"]
     before = store.state(doc["deployment"], stage)
     previous = before.get("colour") if before else None
     colour = status["colour"]
     if colour == previous or (previous is None and colour in ("green", "grey")):
         return None
-    return Alert(doc["deployment"], stage, previous, colour, status["rule"], status["value"],
-                 status["threshold"], doc["window"], tuple(status.get("features", ())))
+    return Alert(doc["deployment"], stage, previous, colour, status["rule"],
+                 status.get("value"), status.get("threshold"), doc["window"],
+                 tuple(status.get("features", ())))
 
 
-def remember(store: MonitoringStore, doc: Mapping[str, Any], stage: str = "drift") -> None:
-    """Keep ``doc``'s colour as the one the next run compares with."""
+def remember(store: MonitoringStore, doc: Mapping[str, Any], stage: str | None = None
+             ) -> None:
+    """Keep ``doc``'s colour as the one the next run compares with for its stage."""
+    stage = stage or str(doc.get("kind", "drift"))
     status = doc["status"]
     store.save_state(doc["deployment"], stage, {
         "colour": status["colour"], "rule": status["rule"], "window": doc["window"],

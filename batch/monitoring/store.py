@@ -231,6 +231,20 @@ class MonitoringStore:
             found.warnings.append(f"skipped {self._shown(path)}: {_why(exc)}")
             return None
 
+    def prune(self, deployment_id: str, kind: str, *, before: date) -> list[str]:
+        """Remove the ``kind`` records of days before ``before``; the folders removed.
+
+        Raises:
+            ConnectorError: the store cannot be written.
+        """
+        removed = []
+        for day_dir in self._days(deployment_id, kind, None, None):
+            if date.fromisoformat(posixpath.basename(day_dir)[5:]) < before:
+                with self._errors("remove records from the monitoring store"):
+                    self.fs.rm(day_dir, recursive=True)
+                removed.append(day_dir)
+        return removed
+
     # -- compaction ----------------------------------------------------------------------
     def compact(self, deployment_id: str | None = None, *, before: date | None = None,
                 min_files: int = 2) -> list[tuple[str, int]]:

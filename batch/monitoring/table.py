@@ -73,9 +73,10 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-_SHOWN = {"binary": ("logloss", "auc", "accuracy", "f1", "ks", "rate_top10"),
-          "regression": ("rmse", "mae", "r2", "mape"),
-          "multiclass": ("logloss", "accuracy", "macro_f1")}
+# the metrics each target type shows (the accuracy table, the HTML report)
+SHOWN = {"binary": ("logloss", "auc", "accuracy", "f1", "ks", "rate_top10"),
+         "regression": ("rmse", "mae", "r2", "mape"),
+         "multiclass": ("logloss", "accuracy", "macro_f1")}
 
 
 def accuracy_table(doc: Mapping[str, Any]) -> str:
@@ -84,7 +85,7 @@ def accuracy_table(doc: Mapping[str, Any]) -> str:
     status = doc["status"]
     window = doc["window"]
     kind = doc["target"]["type"]
-    shown = _SHOWN[kind]
+    shown = SHOWN[kind]
     lines = [
         f"deployment {doc['deployment']}: accuracy {status['colour'].upper()} "
         f"({status['rule']})",

@@ -1,5 +1,6 @@
-"""The monitor-drift flow: artifacts, and alerts once per change of colour, to a real
-local webhook server (and a failed delivery tried again by the next run)."""
+"""The monitor-drift flow: artifacts, and alerts once per change of a stage's colour
+(drift, accuracy, health), to a real local webhook server (and a failed delivery tried
+again by the next run)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import json
 import shutil
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pytest
@@ -22,6 +26,8 @@ from batch.engine.spec import JobSpec
 from batch.models import open_package
 from batch.models.builder import training_table
 from batch.monitoring.baseline import build_baseline, write_baseline
+from batch.monitoring.records import ACTUALS_SCHEMA, ChunkFacts, Producer, health_table
+from batch.monitoring.stage import NoBaselineError, open_store, settings_of
 from flows.monitoring import monitor_drift
 
 
@@ -127,3 +133,103 @@ def test_the_summary_is_published_as_artifacts(watched) -> None:  # type: ignore
     assert {"watched-drift", "watched-features"} <= keys
     markdown = next(a for a in summary if a.key == "watched-drift")
     assert "Drift of watched: **RED**" in str(markdown.data)
+
+
+def _contrary_actuals(deployment: str) -> None:
+    """Actuals that contradict every logged prediction (the likelier a default, the
+    surer it was repaid): the AUC falls far under the holdout's."""
+    store = open_store(settings_of(deployment))
+    logged = store.read(deployment, "predictions").table
+    ids = logged.column("association_id").to_pylist()
+    p = logged.column("prediction").to_numpy()
+    labels = np.where(p > np.median(p), "no", "yes").tolist()
+    n, now = len(ids), datetime.now(UTC)
+    store.publish(deployment, "contrary", {"actuals": pa.table({
+        "schema_version": [1] * n, "deployment_id": [deployment] * n, "model_id": [""] * n,
+        "role": [""] * n, "source": ["actuals"] * n, "job_id": ["contrary"] * n,
+        "chunk_index": [0] * n, "ts_start": [now] * n, "ts_end": [now] * n,
+        "hour": [now] * n, "consumer": [None] * n, "remote_address": [None] * n,
+        "association_id": ids, "seq": list(range(n)), "actual_value": [None] * n,
+        "actual_label": labels, "timestamp": [None] * n, "was_acted_on": [None] * n},
+        schema=ACTUALS_SCHEMA)})
+
+
+def _failing_requests(deployment: str) -> None:
+    """A flush of 100 requests of the HTTP shim, 20 of them server errors: red."""
+    store = open_store(settings_of(deployment))
+    champion = DeploymentRegistry().get(deployment).package_digest
+    latency = (0, 0, 100, *([0] * 13))  # all between 2 and 5 ms
+    store.publish(deployment, "flush-bad", {"health": health_table(
+        Producer(deployment, champion, "flush-bad", source="realtime"),
+        [ChunkFacts(0, 100, 20, 0.5, datetime.now(UTC), None, requests=100,
+                    latency=latency, user_errors=0, server_errors=20)])})
+
+
+def test_accuracy_and_health_alert_once_per_change_of_colour_each(watched, hook: Hook) -> None:  # type: ignore[no-untyped-def]
+    _settings(alert_webhook=hook.url)
+    first = monitor_drift("watched", window="1d")
+    assert [a["stage"] for a in hook.received] == ["drift"]  # green and grey raise none
+    assert first["stages"]["accuracy"]["status"]["colour"] == "grey"  # no actuals yet
+    assert first["stages"]["health"]["status"]["colour"] == "green"
+    assert "add-challenger" in first["left_out"]["challengers"]
+    _contrary_actuals("watched")
+    _failing_requests("watched")
+    hook.fail = 3  # the accuracy alert, the first of this run, is not delivered
+    second = monitor_drift("watched", window="1d")
+    assert second["alert"] is None  # drift: still red
+    assert second["stages"]["accuracy"]["status"]["colour"] == "red"
+    assert second["stages"]["accuracy"]["alert"]["colour"] == "red"
+    assert second["stages"]["health"]["status"]["colour"] == "red"
+    assert [a["stage"] for a in hook.received] == ["drift", "health"]
+    health = hook.received[1]
+    # a first green raised nothing and was not kept: the first alert has no previous
+    assert health["previous"] is None and health["rule"] == "server errors"
+    assert health["value"] == pytest.approx(0.2) and health["threshold"] == 0.05
+    third = monitor_drift("watched", window="1d")  # the accuracy alert, again; only it
+    assert [a["stage"] for a in hook.received] == ["drift", "health", "accuracy"]
+    accuracy = hook.received[2]
+    assert accuracy["kind"] == "batchpred.alert" and accuracy["colour"] == "red"
+    assert accuracy["previous"] is None and "AUC" in accuracy["rule"]
+    assert third["stages"]["health"]["alert"] is None
+    fourth = monitor_drift("watched", window="1d")  # nothing changed: no alert at all
+    assert len(hook.received) == 3
+    assert all(found.get("alert") is None for found in fourth["stages"].values())
+    store = open_store(settings_of("watched"))
+    assert {stage: (store.state("watched", stage) or {}).get("colour")
+            for stage in ("drift", "accuracy", "health")} == {
+        "drift": "red", "accuracy": "red", "health": "red"}
+
+
+def test_every_stage_is_published_as_artifacts(watched) -> None:  # type: ignore[no-untyped-def]
+    _contrary_actuals("watched")
+    monitor_drift("watched", window="1d")
+    with get_client(sync_client=True) as client:
+        keys = {a.key for a in client.read_latest_artifacts()}
+    assert {"watched-accuracy", "watched-accuracy-models", "watched-health",
+            "watched-health-sources"} <= keys
+
+
+def test_a_stage_that_fails_does_not_stop_the_others(credit, home: Path, hook: Hook) -> None:  # type: ignore[no-untyped-def]
+    registry = DeploymentRegistry()
+    registry.create("bare", open_package(credit.sklearn))  # no baseline: drift cannot run
+    current = registry.get("bare").settings
+    registry.update_settings("bare", current.model_copy(update={"alert_webhook": hook.url}))
+    _failing_requests("bare")
+    with pytest.raises(NoBaselineError, match="has no baseline"):
+        monitor_drift("bare", window="1d")
+    assert [a["stage"] for a in hook.received] == ["health"]
+
+
+def test_the_command_prints_a_line_per_stage(watched) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from flows.cli import cli
+
+    res = CliRunner().invoke(cli, ["monitor-drift", "watched", "--accuracy-window", "7d"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("drift of watched: red (") and lines[0].endswith(
+        "; alert raised")
+    assert lines[1].startswith("accuracy of watched: grey (")
+    assert lines[2].startswith("health of watched: green (")
+    assert lines[3].startswith("challengers left out: no challengers")

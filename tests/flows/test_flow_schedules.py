@@ -92,6 +92,7 @@ def test_a_drift_schedule_is_created_listed_and_deleted(tmp_path: Path,
         deployment = client.read_deployment_by_name("monitor-drift/credit-drift")
     assert deployment.entrypoint == "flows.monitoring.monitor_drift"
     assert deployment.parameters["window"] == "6h" and SCHEDULE_TAG in deployment.tags
+    assert deployment.parameters["accuracy_window"] == "30d"  # accuracy, challengers
     listed = run_cli("schedule", "list", home=tmp_path / "home", PREFECT_API_URL=prefect_api_url)
     assert "credit-drift\tcron '0 * * * *' (UTC)\tnext " in listed.stdout
     assert "drift of credit-risk over 6h" in listed.stdout

@@ -340,3 +340,29 @@ def test_kill_minus_nine_then_resume_stores_each_row_once(
     assert pc.count_distinct(table.column("association_id")).as_py() == 60_000
     assert len(set(table.column("ts_start").to_pylist())) == 1  # one file name per chunk
     assert not (env / "scratch" / "actuals-k1").exists()  # the killed attempt's ids too
+
+
+def test_prune_removes_actuals_past_the_retention_and_keeps_the_rest(
+        env: Path, logistic_package, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    _deploy(env, "credit", logistic_package)
+    store = MonitoringStore(str(env / "monitoring"))
+    now = datetime.now(UTC)
+    for name, received in (("old", now - timedelta(days=500)), ("recent", now)):
+        n = 3
+        who = {"schema_version": [1] * n, "deployment_id": ["credit"] * n,
+               "model_id": [""] * n, "role": [""] * n, "source": ["actuals"] * n,
+               "job_id": [name] * n, "chunk_index": [0] * n, "ts_start": [received] * n,
+               "ts_end": [received] * n, "hour": [received] * n, "consumer": [None] * n,
+               "remote_address": [None] * n}
+        store.publish("credit", name, {"actuals": pa.table({
+            **who, "association_id": [f"{name}{i}" for i in range(n)], "seq": list(range(n)),
+            "actual_value": [None] * n, "actual_label": ["yes"] * n, "timestamp": [None] * n,
+            "was_acted_on": [None] * n}, schema=ACTUALS_SCHEMA)})
+    kept = _actuals("prune", "credit", "--older-than", "600")
+    assert kept.exit_code == 0 and kept.output.startswith("removed 0 day(s)")
+    result = _actuals("prune", "credit")  # the setting: 400 days
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("removed 1 day(s) of actuals received before")
+    assert sorted(set(_stored(env, "credit").column("job_id").to_pylist())) == ["recent"]

@@ -71,11 +71,36 @@ def test_drift_of_shifted_rows_turns_red_and_the_report_shows_it(
     report = tmp_path / "report.html"
     res = batchpred("report", "credit", "--output", str(report))
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == f"wrote {report} (drift status red)"
-    ids = _section_ids(report.read_text(encoding="utf-8"))
+    # no actuals yet: accuracy is grey; no challengers: left out with a note
+    assert res.stdout.strip() == (f"wrote {report} (drift status red, accuracy grey, health "
+                                  "green; left out: challengers)")
+    page = report.read_text(encoding="utf-8")
+    ids = _section_ids(page)
     assert {"summary", "drift-importance", "features", "histograms", "predictions-over-time",
-            "data-quality", "notes"} <= ids
+            "data-quality", "accuracy", "predicted-vs-actual", "health", "history",
+            "notes"} <= ids
+    assert "challengers" not in ids and "Stages left out" in page
+    assert "batchpred deploy add-challenger credit --model PKG" in page
+    assert "<script" not in page and "http" not in page
     assert report.stat().st_size < 2_000_000
+
+
+def test_the_report_takes_the_parts_asked_for(deployed, batchpred, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    report = tmp_path / "history.html"
+    res = batchpred("report", "credit", "--output", str(report), "--with", "history")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"wrote {report} (drift status ")
+    assert "accuracy" not in res.stdout and "left out" not in res.stdout
+    ids = _section_ids(report.read_text(encoding="utf-8"))
+    assert "history" in ids and not ids & {"accuracy", "health", "challengers"}
+    assert batchpred("deploy", "settings", "credit", "--no-accuracy").returncode == 0
+    res = batchpred("report", "credit", "--output", str(report), "--with",
+                    "accuracy,challengers")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().endswith("left out: accuracy, challengers)")
+    assert "accuracy is off" in report.read_text(encoding="utf-8")
+    bad = batchpred("report", "credit", "--output", str(report), "--with", "drift,colour")
+    assert bad.returncode == 2 and "'drift' is no part of the report" in bad.stderr
 
 
 def _section_ids(page: str) -> set[str]:
