@@ -74,7 +74,7 @@ def _run(args: list[str], env: dict[str, str]) -> dict[str, float]:
     return measure([*CLI, *args], env)
 
 
-def _deploy(home: Path, env: dict[str, str], name: str, package: Path,
+def _deploy(env: dict[str, str], name: str, package: Path, *,
             challenger: Path | None = None) -> None:
     for cmd in (["deploy", "create", name, "--model", str(package), "--replace"],
                 ["deploy", "settings", name, "--association-id", "id"]):
@@ -98,8 +98,8 @@ def challenger_overhead(rows: int, packages: dict[str, Path], home: Path,
     csv_path, _ = _data(rows)
     out = CACHE / "out"
     out.mkdir(exist_ok=True)
-    _deploy(home, env, "plain", packages["hgb"])
-    _deploy(home, env, "duel", packages["hgb"], packages["logistic"])
+    _deploy(env, "plain", packages["hgb"])
+    _deploy(env, "duel", packages["hgb"], challenger=packages["logistic"])
     found = []
     # the challenger's package alone first: its job checks and keeps its ONNX conversion,
     # which it then scores with as a challenger too
@@ -121,7 +121,7 @@ def actuals_and_join(rows: int, packages: dict[str, Path], home: Path, env: dict
     csv_path, parquet_path = _data(rows)
     actuals = _actuals(parquet_path, CACHE / f"actuals-{rows}.csv")
     name = f"acc{rows}"
-    _deploy(home, env, name, packages["hgb"])
+    _deploy(env, name, packages["hgb"])
     job = f"bench-{name}"
     shutil.rmtree(home / "jobs" / job, ignore_errors=True)
     _run(["score", "--model", name, "--input", str(csv_path), "--output",
