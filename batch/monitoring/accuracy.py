@@ -434,14 +434,15 @@ def outcomes(target: Target, actual: pa.Array) -> np.ndarray:
     """The actual labels of a classification target as the accumulators count them:
     binary 1 for the positive class and 0 for the other, multiclass the class's index;
     -1 for a label that is no class of the target."""
-    labels = np.asarray(pc.cast(actual, pa.string()).to_numpy(zero_copy_only=False),
-                        dtype=object)
-    classes = [str(c) for c in target.classes]
+    labels = pc.cast(actual, pa.string())
+    classes = pa.array([str(c) for c in target.classes], pa.string())
+    # the class's index, vectorised in Arrow (no Python string per row): -1 for none
+    index = pc.fill_null(pc.index_in(labels, value_set=classes), -1).to_numpy(
+        zero_copy_only=False).astype(np.int64)
     if target.type is TargetType.BINARY:
-        return np.where(labels == str(target.positive), 1,
-                        np.where(np.isin(labels, classes), 0, -1))
-    index = {label: i for i, label in enumerate(classes)}
-    return np.array([index.get(v, -1) for v in labels.tolist()], dtype=np.int64)
+        positive = [str(c) for c in target.classes].index(str(target.positive))
+        return np.where(index == positive, 1, np.where(index >= 0, 0, -1))
+    return index
 
 
 def accumulate(target: Target, *, actual: pa.Array, prediction: np.ndarray,

@@ -34,6 +34,10 @@ from batch.monitoring.metrics import PRIMARY_METRIC, accuracy_status
 from batch.monitoring.stage import open_store, settings_of
 
 DOCUMENT_VERSION = 1
+# what the stage reads of each kind: a prediction log's other columns are most of it
+LOGGED = ("model_id", "role", "hour", "association_id", "prediction", "label",
+          "probabilities")
+ACTUAL = ("association_id", "seq", "actual_value", "actual_label", "was_acted_on")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,8 @@ def latest_actuals(actuals: pa.Table) -> pa.Table:
     the later row of it)."""
     if not actuals.num_rows:
         return actuals
+    if pc.count_distinct(actuals.column("association_id")).as_py() == actuals.num_rows:
+        return actuals  # each id once: nothing to choose (no sort of every row)
     ordered = actuals.sort_by([("ts_start", "ascending"), ("job_id", "ascending"),
                                ("seq", "ascending")])
     ordered = ordered.append_column("_i", pa.array(np.arange(ordered.num_rows)))
@@ -78,8 +84,9 @@ def run_accuracy(request: AccuracyRequest, registry: DeploymentRegistry | None =
     if since >= until:
         raise ConfigError(f"--since {since.isoformat()} is not before --until "
                           f"{until.isoformat()}")
-    predictions = store.read(request.deployment, "predictions", since=since, until=until)
-    actuals = store.read(request.deployment, "actuals")
+    predictions = store.read(request.deployment, "predictions", since=since, until=until,
+                             columns=LOGGED)
+    actuals = store.read(request.deployment, "actuals", columns=ACTUAL)
     warnings = [*predictions.warnings, *actuals.warnings]
     logged = predictions.table.filter(pc.equal(predictions.table.column("role"), "champion")) \
         if predictions.table.num_rows else predictions.table

@@ -36,7 +36,7 @@ from batch.deployments import DeploymentRegistry
 from batch.errors import ConfigError
 from batch.models.manifest import Target, TargetType
 from batch.monitoring.accuracy import accumulate
-from batch.monitoring.accuracy_stage import latest_actuals
+from batch.monitoring.accuracy_stage import ACTUAL, LOGGED, latest_actuals
 from batch.monitoring.metrics import METRICS, PRIMARY_METRIC
 from batch.monitoring.stage import open_store, settings_of
 
@@ -73,9 +73,10 @@ def run_challengers(request: ChallengersRequest, registry: DeploymentRegistry | 
     if since >= until:
         raise ConfigError(f"--since {since.isoformat()} is not before --until "
                           f"{until.isoformat()}")
-    logged = store.read(request.deployment, "predictions", since=since, until=until)
+    logged = store.read(request.deployment, "predictions", since=since, until=until,
+                        columns=(*LOGGED, "row"))
     health = store.read(request.deployment, "health", since=since, until=until)
-    actuals = latest_actuals(store.read(request.deployment, "actuals").table)
+    actuals = latest_actuals(store.read(request.deployment, "actuals", columns=ACTUAL).table)
     table = logged.table
     champion = _of(table, "champion")
     names = {c.package_digest: c.id for c in deployment.challengers}

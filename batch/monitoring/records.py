@@ -270,13 +270,16 @@ def column_stats(table: pa.Table) -> list[ColumnStats]:
                 *data.values(), strict=True)]
 
 
-def check_schema(table: pa.Table, kind: str) -> pa.Table:
-    """``table`` cast to its kind's schema.
+def check_schema(table: pa.Table, kind: str, columns: Sequence[str] | None = None
+                 ) -> pa.Table:
+    """``table`` cast to its kind's schema (only ``columns`` of it, when given).
 
     Raises:
         ValueError: it is not a table of that kind (or of another schema version).
     """
     schema = SCHEMAS[kind]
+    if columns is not None:
+        schema = pa.schema([schema.field(name) for name in schema.names if name in columns])
     for name, typ in _ADDED_LATER.items():
         if name in schema.names and name not in table.column_names:
             table = table.append_column(name, pa.nulls(table.num_rows, typ))
@@ -287,4 +290,9 @@ def check_schema(table: pa.Table, kind: str) -> pa.Table:
     if versions - {SCHEMA_VERSION}:
         raise ValueError(f"schema_version {sorted(versions)} (this version reads "
                          f"{SCHEMA_VERSION})")
-    return table.select(schema.names).cast(schema)
+    table = table.select(schema.names)
+    # a dictionary-encoded column of the right values stays encoded
+    kept = pa.schema([
+        table.schema.field(f.name) if pa.types.is_dictionary(table.schema.field(f.name).type)
+        and table.schema.field(f.name).type.value_type == f.type else f for f in schema])
+    return table.cast(kept)

@@ -26,7 +26,7 @@ import io
 import json
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -150,20 +150,27 @@ class MonitoringStore:
         return sorted(n.split("=", 1)[1] for n in names if n.startswith("deployment="))
 
     def read(self, deployment_id: str, kind: str, *, since: datetime | None = None,
-             until: datetime | None = None, job_id: str | None = None) -> Records:
-        """The ``kind`` records of a deployment whose chunk started in [since, until).
+             until: datetime | None = None, job_id: str | None = None,
+             columns: Sequence[str] | None = None) -> Records:
+        """The ``kind`` records of a deployment whose chunk started in [since, until)
+        (only ``columns`` of them, when given: a prediction log's other columns are
+        most of its size).
 
         Only the days of the window are listed and read.
         """
         _check_id(deployment_id, "deployment id")
-        found = Records(SCHEMAS[kind].empty_table())
+        if columns is not None:
+            columns = list(dict.fromkeys([*columns, "schema_version", "ts_start", "job_id"]))
+        schema = SCHEMAS[kind]
+        found = Records(schema.empty_table() if columns is None else pa.schema(
+            [schema.field(name) for name in schema.names if name in columns]).empty_table())
         first = since.astimezone(UTC).date() if since else None
         last = until.astimezone(UTC).date() if until else None
         tables = []
         for day_dir in self._days(deployment_id, kind, since, until):
             day = date.fromisoformat(posixpath.basename(day_dir)[5:])
             inside = (first is None or day > first) and (last is None or day < last)
-            for table in self._read_day(day_dir, kind, found):
+            for table in self._read_day(day_dir, kind, found, columns):
                 # a day inside the window is inside whole: only its ends are filtered
                 tables.append(table if inside else _between(table, since, until))
         if tables:
@@ -196,7 +203,8 @@ class MonitoringStore:
             days.append(entry.rstrip("/"))
         return days
 
-    def _read_day(self, day_dir: str, kind: str, found: Records) -> Iterator[pa.Table]:
+    def _read_day(self, day_dir: str, kind: str, found: Records,
+                  columns: Sequence[str] | None = None) -> Iterator[pa.Table]:
         with self._errors("list the monitoring store"):
             names = sorted(self.fs.ls(day_dir, detail=False))
         loaded: dict[str, pa.Table] = {}
@@ -205,7 +213,7 @@ class MonitoringStore:
             base = posixpath.basename(path)
             if base.startswith(("_", ".")) or not base.endswith(".parquet"):
                 continue
-            table = self._load(path, kind, found)
+            table = self._load(path, kind, found, columns)
             if table is None:
                 continue
             loaded[base] = table
@@ -219,13 +227,19 @@ class MonitoringStore:
             found.files += 1
             yield table.replace_schema_metadata(None)
 
-    def _load(self, path: str, kind: str, found: Records) -> pa.Table | None:
+    def _load(self, path: str, kind: str, found: Records,
+              columns: Sequence[str] | None = None) -> pa.Table | None:
         try:
             with self._errors("read the monitoring store"):
                 data = self.fs.cat_file(path)
-            table = pq.read_table(io.BytesIO(data))
+            # a subset read keeps the who-columns encoded: one string per file, not per row
+            encoded = [] if columns is None else [c for c in _FEW_VALUES if c in columns]
+            source = pq.ParquetFile(io.BytesIO(data), read_dictionary=encoded)
+            present = source.schema_arrow.names
+            wanted = None if columns is None else [c for c in columns if c in present]
+            table = source.read(columns=wanted)
             metadata = table.schema.metadata
-            table = check_schema(table, kind)
+            table = check_schema(table, kind, columns)
             return table.replace_schema_metadata(metadata)
         except (pa.ArrowException, ValueError, OSError) as exc:  # corrupt, cut, foreign
             found.warnings.append(f"skipped {self._shown(path)}: {_why(exc)}")
@@ -315,6 +329,9 @@ class MonitoringStore:
     def _errors(self, doing: str):  # type: ignore[no-untyped-def]
         return storage_errors(self.uri, doing=doing, side="output",
                               hint="check --monitoring-store")
+
+
+_FEW_VALUES = ("deployment_id", "model_id", "role", "source")
 
 
 def _between(table: pa.Table, since: datetime | None, until: datetime | None) -> pa.Table:
