@@ -50,6 +50,20 @@ class AccuracyRequest:
     store_options: Mapping[str, str] | None = None
 
 
+def window_of(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    """A window of prediction times: until now, the 30 days before, by default.
+
+    Raises:
+        ConfigError: ``since`` is not before ``until``.
+    """
+    until = until or datetime.now(UTC)
+    since = since or (until - timedelta(days=30))
+    if since >= until:
+        raise ConfigError(f"--since {since.isoformat()} is not before --until "
+                          f"{until.isoformat()}")
+    return since, until
+
+
 def latest_actuals(actuals: pa.Table) -> pa.Table:
     """One row per association id: the one received last (then the later upload, then
     the later row of it)."""
@@ -79,11 +93,7 @@ def run_accuracy(request: AccuracyRequest, registry: DeploymentRegistry | None =
     manifest = package.manifest
     store = open_store(settings_of(request.deployment, registry), request.store,
                        request.store_options, registry)
-    until = request.until or datetime.now(UTC)
-    since = request.since or (until - timedelta(days=30))
-    if since >= until:
-        raise ConfigError(f"--since {since.isoformat()} is not before --until "
-                          f"{until.isoformat()}")
+    since, until = window_of(request.since, request.until)
     predictions = store.read(request.deployment, "predictions", since=since, until=until,
                              columns=LOGGED)
     actuals = store.read(request.deployment, "actuals", columns=ACTUAL)
@@ -91,7 +101,7 @@ def run_accuracy(request: AccuracyRequest, registry: DeploymentRegistry | None =
     logged = predictions.table.filter(pc.equal(predictions.table.column("role"), "champion")) \
         if predictions.table.num_rows else predictions.table
     latest = latest_actuals(actuals.table)
-    joined = _joined(logged, latest)
+    joined = with_actuals(logged, latest)
     baseline = read_baseline(package)
     doc: dict[str, Any] = {
         "document_version": DOCUMENT_VERSION, "kind": "accuracy",
@@ -123,9 +133,10 @@ def run_accuracy(request: AccuracyRequest, registry: DeploymentRegistry | None =
     return doc
 
 
-def _joined(logged: pa.Table, latest: pa.Table) -> pa.Table:
-    """The logged predictions that have an actual, with it (``actual``, ``was_acted_on``).
-    Joined on the ids and row positions only: a list column cannot ride a hash join."""
+def with_actuals(logged: pa.Table, latest: pa.Table) -> pa.Table:
+    """The rows of ``logged`` (any table with ``association_id``) that have an actual,
+    with it (``actual``, as text, and ``was_acted_on``). Joined on the ids and row
+    positions only: a list column cannot ride a hash join."""
     if not logged.num_rows or not latest.num_rows:
         return logged.slice(0, 0).append_column("actual", pa.nulls(0, pa.string())) \
             .append_column("was_acted_on", pa.nulls(0, pa.bool_()))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -33,10 +33,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from batch.deployments import DeploymentRegistry
-from batch.errors import ConfigError
 from batch.models.manifest import Target, TargetType
 from batch.monitoring.accuracy import accumulate
-from batch.monitoring.accuracy_stage import ACTUAL, LOGGED, latest_actuals
+from batch.monitoring.accuracy_stage import (
+    ACTUAL,
+    LOGGED,
+    latest_actuals,
+    window_of,
+    with_actuals,
+)
 from batch.monitoring.metrics import METRICS, PRIMARY_METRIC
 from batch.monitoring.stage import open_store, settings_of
 
@@ -68,11 +73,7 @@ def run_challengers(request: ChallengersRequest, registry: DeploymentRegistry | 
     target = registry.package(request.deployment).manifest.target
     store = open_store(settings_of(request.deployment, registry), request.store,
                        request.store_options, registry)
-    until = request.until or datetime.now(UTC)
-    since = request.since or (until - timedelta(days=30))
-    if since >= until:
-        raise ConfigError(f"--since {since.isoformat()} is not before --until "
-                          f"{until.isoformat()}")
+    since, until = window_of(request.since, request.until)
     logged = store.read(request.deployment, "predictions", since=since, until=until,
                         columns=(*LOGGED, "row"))
     health = store.read(request.deployment, "health", since=since, until=until)
@@ -121,7 +122,7 @@ def _compare(target: Target, champion: pa.Table, challenger: pa.Table, actuals: 
         out["agreement"] = float(pc.mean(pc.cast(same, pa.float64())).as_py())
     else:
         out["agreement"] = None
-    matched = _with_actuals(pairs, actuals)
+    matched = with_actuals(pairs, actuals)
     out["matched"] = matched.num_rows
     metric = PRIMARY_METRIC[target.type]
     if matched.num_rows:
@@ -167,18 +168,6 @@ def _paired(champion: pa.Table, challenger: pa.Table) -> pa.Table:
         "challenger_prediction": theirs.column("prediction"),
         "challenger_label": theirs.column("label"),
         "challenger_probabilities": theirs.column("probabilities")})
-
-
-def _with_actuals(pairs: pa.Table, actuals: pa.Table) -> pa.Table:
-    if not pairs.num_rows or not actuals.num_rows:
-        return pairs.append_column("actual", pa.nulls(pairs.num_rows, pa.string())).slice(0, 0)
-    actual = pc.coalesce(pc.cast(actuals.column("actual_value"), pa.string()),
-                         actuals.column("actual_label"))
-    right = pa.table({"association_id": actuals.column("association_id"), "actual": actual})
-    left = pa.table({"association_id": pairs.column("association_id"),
-                     "_i": pa.array(np.arange(pairs.num_rows))})
-    keys = left.join(right, "association_id", join_type="inner").sort_by("_i")
-    return pairs.take(keys.column("_i")).append_column("actual", keys.column("actual"))
 
 
 def _metrics(target: Target, rows: pa.Table, prefix: str) -> dict[str, float | None]:
