@@ -12,7 +12,7 @@ Tasks, each calling one ``batch`` function:
    ``health-stage`` over ``window``;
 3. ``publish``: per stage a markdown artifact and a table artifact
    (:func:`batch.monitoring.markdown.summary_of`);
-4. ``alert``: per stage with a colour (drift, accuracy, health), when the colour
+4. ``alert``: per stage (drift, accuracy, challengers, health), when its colour
    differs from the one the store remembers for that stage, a log line, then the
    deployment's webhook (JSON, retried, bounded) and its Prefect notification
    block when one is configured; the new colour is remembered once the alert is
@@ -59,7 +59,6 @@ from batch.monitoring.store import parse_time
 
 DRIFT_FLOW = "monitor-drift"
 FLOW_STAGES = ("drift", "accuracy", "challengers", "health")
-COLOURED = frozenset({"drift", "accuracy", "health"})  # the comparison has no colour
 
 
 @task(name="plan", cache_policy=NO_CACHE)
@@ -165,7 +164,8 @@ def monitor_drift(deployment: str, window: str = "1d", *, against: str = "baseli
     challengers over the last ``accuracy_window``), published, alerting on a change.
 
     Returns the drift ``status``, its ``alert`` and ``rows`` (as before), and per stage
-    run its ``status`` and ``alert`` under ``stages``, the stages ``left_out`` with why.
+    run its ``status`` and ``alert`` under ``stages`` (the comparison also each
+    challenger's ``recommendation``), the stages ``left_out`` with why.
     """
     options = store_options or {}
     recent = parse_time(window, option="window")
@@ -208,15 +208,15 @@ def _published(doc: dict[str, Any], store: str | None, options: Mapping[str, str
                ) -> dict[str, Any]:
     """Publish a stage's document and raise its alert; what the flow returns of it."""
     empty = empty_reason(doc)
-    if doc["kind"] == "challengers":
-        if empty is None:
-            publish(doc)
-        return {"challengers": [{"id": c["id"], "recommendation": c["recommendation"]}
-                                for c in doc["challengers"]], "empty": empty}
-    publish(doc)
-    raised = alert(doc, store, options) if doc["kind"] in COLOURED else None
-    return {"status": doc["status"], "alert": raised, "rows": doc.get("rows"),
-            "empty": empty}
+    comparison = doc["kind"] == "challengers"
+    if empty is None or not comparison:  # an empty comparison has no table to publish
+        publish(doc)
+    found = {"status": doc["status"], "alert": alert(doc, store, options),
+             "rows": doc.get("rows"), "empty": empty}
+    if comparison:
+        found["challengers"] = [{"id": c["id"], "recommendation": c["recommendation"]}
+                                for c in doc["challengers"]]
+    return found
 
 
 def _key(name: str) -> str:

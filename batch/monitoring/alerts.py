@@ -2,12 +2,12 @@
 
 The last colour a stage reported for a deployment is kept in the monitoring
 store, one state per stage (``state/drift.json``, ``state/accuracy.json``,
-``state/health.json``). :func:`colour_change` compares a new document's colour
-with its stage's: a change (or a first status that is yellow or red) is an
-:class:`Alert`. The caller delivers it (a log line always; a webhook, a
-Prefect notification) and then calls :func:`remember`, so an alert that could
-not be delivered is tried again by the next run instead of being lost. The
-stage is the document's ``kind`` unless the caller names it.
+``state/challengers.json``, ``state/health.json``). :func:`colour_change`
+compares a new document's colour with its stage's: a change (or a first status
+that is yellow or red) is an :class:`Alert`. The caller delivers it (a log line
+always; a webhook, a Prefect notification) and then calls :func:`remember`, so
+an alert that could not be delivered is tried again by the next run instead of
+being lost. The stage is the document's ``kind`` unless the caller names it.
 
 :func:`post_webhook` POSTs the alert as JSON, retried a bounded number of times
 with backoff; the URL is never logged beyond its scheme and host (it may carry

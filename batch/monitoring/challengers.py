@@ -18,12 +18,20 @@ Recommendation (the monitoring contract): promote only when the interval
 excludes 0 on the better side and the challenger's p95 latency is at most 1.5x
 the champion's; keep the champion when it excludes 0 on the worse side;
 otherwise there is not enough evidence yet.
+
+Status (:func:`challengers_status`, the colour alerts and ``batchpred status``
+read): grey when nothing can be judged (no challenger predictions, or no
+challenger with an hour of :data:`MIN_BUCKET_ROWS`+ matched actuals); yellow
+when a current challenger is recommended for promotion (the rule and value name
+the one with the largest mean paired difference); green otherwise: the champion
+holds. A removed challenger still shows in the comparison but takes no part in
+the colour. There is no red: a better challenger is news, not a failure.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -99,7 +107,62 @@ def run_challengers(request: ChallengersRequest, registry: DeploymentRegistry | 
                  actuals, latency=(champion_p95, _p95(health.table, "challenger", digest)),
                  name=names.get(digest, "(removed)"), digest=digest)
         for digest in digests]
+    # a removed (or promoted) challenger's rows still compare, but cannot be promoted
+    current = [c for c in doc["challengers"] if c["model_id"] in names]
+    doc["status"] = challengers_status(current, metric,
+                                       configured=bool(deployment.challengers))
     return doc
+
+
+def challengers_status(compared: Sequence[Mapping[str, Any]], metric: str, *,
+                       configured: bool = True) -> dict[str, Any]:
+    """The comparison's colour from its challengers' entries (``paired`` and
+    ``recommendation``, as :func:`run_challengers` makes them) on ``metric``.
+
+    Keys as the other stages' statuses: ``colour``, ``rule``, ``value`` (the paired
+    difference of the challenger the rule names, positive: better; None when grey)
+    and ``threshold`` (0: the interval must exclude it), with ``metric``,
+    ``challenger`` (its id) and ``promote`` (the ids recommended for promotion).
+    ``configured``: whether the deployment has challengers (only says why it is grey).
+    Give only the current challengers: a removed one cannot be promoted.
+    """
+    label = METRICS[metric].label if metric in METRICS else metric
+    status: dict[str, Any] = {"metric": metric, "value": None, "threshold": 0.0,
+                              "challenger": None, "promote": []}
+    judged = [c for c in compared if c["paired"]["buckets"]]
+    if not judged:
+        return {**status, "colour": "grey", "rule": _nothing_to_judge(compared, configured)}
+    better = [c for c in judged if c["recommendation"]["action"] == "promote"]
+    best = max(better or judged, key=lambda c: c["paired"]["mean"])
+    mean = best["paired"]["mean"]
+    status.update(value=mean, challenger=best["id"], promote=[c["id"] for c in better])
+    if not better:
+        return {**status, "colour": "green", "rule": (
+            f"the champion holds: no challenger is better on {label} within "
+            f"{LATENCY_RATIO}x the champion's p95 latency (closest: {best['id']!r}, "
+            f"{mean:+.4g})")}
+    return {**status, "colour": "yellow", "rule": _promotion_rule(best, better, label)}
+
+
+def _promotion_rule(best: Mapping[str, Any], better: Sequence[Mapping[str, Any]],
+                    label: str) -> str:
+    paired, ratio = best["paired"], best["latency_ratio"]
+    speed = ("its p95 latency unknown" if ratio is None else
+             f"at {ratio:.2f}x the champion's p95 latency (at most {LATENCY_RATIO}x)")
+    others = [repr(c["id"]) for c in better if c is not best]
+    also = f"; also {', '.join(others)}" if others else ""
+    return (f"challenger {best['id']!r} is better on {label} ({paired['mean']:+.4g}, 95% "
+            f"interval [{paired['low']:+.4g}, {paired['high']:+.4g}] excludes 0), {speed}: "
+            f"consider promoting it{also}")
+
+
+def _nothing_to_judge(compared: Sequence[Mapping[str, Any]], configured: bool) -> str:
+    if compared:
+        return (f"no challenger has an hour with {MIN_BUCKET_ROWS}+ matched actuals "
+                "in the window")
+    if not configured:
+        return "no challengers (batchpred deploy add-challenger NAME --model PKG)"
+    return "no predictions of the current challengers in the window"
 
 
 def _of(table: pa.Table, role: str) -> pa.Table:

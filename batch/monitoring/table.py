@@ -120,12 +120,15 @@ def _accuracy_row(name: str, f: Mapping[str, Any], shown: Sequence[str], *,
 
 
 def challengers_table(doc: Mapping[str, Any]) -> str:
-    """One row per challenger: agreement, difference, accuracy, the paired difference of
-    the primary metric and its interval, latency, and the recommendation."""
-    metric = doc["primary_metric"]
-    lines = [f"deployment {doc['deployment']}: {len(doc['challengers'])} challenger(s) "
-             f"against champion {doc['champion'][:12]} ({doc['champion_rows']:,} rows)",
-             f"window {doc['window']['since']} .. {doc['window']['until']}", ""]
+    """The status line, then one row per challenger: agreement, difference, accuracy, the
+    paired difference of the primary metric and its interval, latency, and the
+    recommendation."""
+    metric, status = doc["primary_metric"], doc["status"]
+    lines = [f"deployment {doc['deployment']}: challengers {status['colour'].upper()} "
+             f"({status['rule']})",
+             f"{len(doc['challengers'])} challenger(s) against champion "
+             f"{doc['champion'][:12]} ({doc['champion_rows']:,} rows); window "
+             f"{doc['window']['since']} .. {doc['window']['until']}", ""]
     if not doc["challengers"]:
         return "\n".join([*lines, "no challenger predictions in the window (batchpred deploy "
                            "add-challenger NAME --model PKG)"])

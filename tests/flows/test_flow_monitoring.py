@@ -1,6 +1,6 @@
 """The monitor-drift flow: artifacts, and alerts once per change of a stage's colour
-(drift, accuracy, health), to a real local webhook server (and a failed delivery tried
-again by the next run)."""
+(drift, accuracy, challengers, health), to a real local webhook server (and a failed
+delivery tried again by the next run)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import shutil
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pytest
 from prefect.client.orchestration import get_client
+from sklearn.metrics import roc_auc_score
 
 from batch.deployments import DeploymentRegistry
 from batch.engine.run import run_job
@@ -26,8 +27,15 @@ from batch.engine.spec import JobSpec
 from batch.models import open_package
 from batch.models.builder import training_table
 from batch.monitoring.baseline import build_baseline, write_baseline
-from batch.monitoring.records import ACTUALS_SCHEMA, ChunkFacts, Producer, health_table
+from batch.monitoring.records import (
+    ACTUALS_SCHEMA,
+    ChunkFacts,
+    Producer,
+    health_table,
+    predictions_table,
+)
 from batch.monitoring.stage import NoBaselineError, open_store, settings_of
+from batch.scoring.prediction_log import LOG_SCHEMA
 from flows.monitoring import monitor_drift
 
 
@@ -142,11 +150,16 @@ def _contrary_actuals(deployment: str) -> None:
     logged = store.read(deployment, "predictions").table
     ids = logged.column("association_id").to_pylist()
     p = logged.column("prediction").to_numpy()
-    labels = np.where(p > np.median(p), "no", "yes").tolist()
+    _publish_actuals(deployment, "contrary", ids,
+                     np.where(p > np.median(p), "no", "yes").tolist())
+
+
+def _publish_actuals(deployment: str, job: str, ids: list[str], labels: list[str]) -> None:
+    """An upload of actuals (``labels``) for ``ids``, received now."""
     n, now = len(ids), datetime.now(UTC)
-    store.publish(deployment, "contrary", {"actuals": pa.table({
+    open_store(settings_of(deployment)).publish(deployment, job, {"actuals": pa.table({
         "schema_version": [1] * n, "deployment_id": [deployment] * n, "model_id": [""] * n,
-        "role": [""] * n, "source": ["actuals"] * n, "job_id": ["contrary"] * n,
+        "role": [""] * n, "source": ["actuals"] * n, "job_id": [job] * n,
         "chunk_index": [0] * n, "ts_start": [now] * n, "ts_end": [now] * n,
         "hour": [now] * n, "consumer": [None] * n, "remote_address": [None] * n,
         "association_id": ids, "seq": list(range(n)), "actual_value": [None] * n,
@@ -165,39 +178,106 @@ def _failing_requests(deployment: str) -> None:
                     latency=latency, user_errors=0, server_errors=20)])})
 
 
-def test_accuracy_and_health_alert_once_per_change_of_colour_each(watched, hook: Hook) -> None:  # type: ignore[no-untyped-def]
+def _challenger(deployment: str, tmp_path: Path) -> str:
+    """Challenger c1 of ``deployment``: its champion's package under another digest."""
+    registry = DeploymentRegistry()
+    rival = tmp_path / "rival"
+    shutil.copytree(registry.package(deployment).path, rival)
+    (rival / "NOTES.txt").write_text("the challenger of the flow tests\n")
+    return registry.add_challenger(deployment, open_package(rival)).package_digest
+
+
+def _log(ids: list[str], p: np.ndarray) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([
+        pa.array(ids), pa.array(np.arange(len(ids)), pa.int64()), pa.array(p),
+        pa.array(np.where(p > 0.5, "yes", "no").tolist()),
+        pa.array(np.column_stack([1 - p, p]).tolist(), pa.list_(pa.float64()))],
+        schema=LOG_SCHEMA)
+
+
+def _hours_of_rivals(deployment: str, digest: str, *, hours: int = 3, rows: int = 200
+                     ) -> float:
+    """Jobs three days ago (in the comparison's window, out of drift's and health's)
+    where the champion and challenger ``digest`` score the same rows at the same speed,
+    and the actuals: the challenger ranks them better. Returns scikit-learn's mean
+    difference of the hours' AUCs (challenger - champion)."""
+    store = open_store(settings_of(deployment))
+    champion = DeploymentRegistry().get(deployment).package_digest
+    rng, start, diffs = np.random.default_rng(5), datetime.now(UTC) - timedelta(days=3), []
+    for h in range(hours):
+        y, noise = rng.random(rows) < 0.4, rng.normal(size=rows)
+        a = 1 / (1 + np.exp(-(0.5 * (2 * y - 1) + noise)))
+        b = 1 / (1 + np.exp(-(2.0 * (2 * y - 1) + noise)))
+        ids, job = [f"rivals-{h}-{i}" for i in range(rows)], f"rivals-{h}"
+        fact = ChunkFacts(0, rows, 0, 1.0, start + timedelta(hours=h), None, score_seconds=1.0)
+        mine, theirs = Producer(deployment, champion, job), Producer(deployment, digest, job,
+                                                                     role="challenger")
+        store.publish(deployment, job, {
+            "predictions": pa.concat_tables([predictions_table(mine, [fact], [_log(ids, a)]),
+                                             predictions_table(theirs, [fact], [_log(ids, b)])]),
+            "health": pa.concat_tables([health_table(mine, [fact]),
+                                        health_table(theirs, [fact])])})
+        _publish_actuals(deployment, f"rivals-up-{h}", ids, np.where(y, "yes", "no").tolist())
+        diffs.append(roc_auc_score(y, b) - roc_auc_score(y, a))
+    return float(np.mean(diffs))
+
+
+def _slow_challenger(deployment: str, digest: str) -> None:
+    """Chunks of the challenger at nine times the champion's scoring time."""
+    at = datetime.now(UTC) - timedelta(days=3)
+    open_store(settings_of(deployment)).publish(deployment, "rivals-slow", {
+        "health": health_table(Producer(deployment, digest, "rivals-slow", role="challenger"),
+                               [ChunkFacts(1, 200, 0, 9.0, at, None, score_seconds=9.0)] * 3)})
+
+
+def test_accuracy_challengers_and_health_alert_once_per_change_of_colour_each(
+        watched, hook: Hook, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _settings(alert_webhook=hook.url)
+    digest = _challenger("watched", tmp_path)
     first = monitor_drift("watched", window="1d")
     assert [a["stage"] for a in hook.received] == ["drift"]  # green and grey raise none
     assert first["stages"]["accuracy"]["status"]["colour"] == "grey"  # no actuals yet
     assert first["stages"]["health"]["status"]["colour"] == "green"
-    assert "add-challenger" in first["left_out"]["challengers"]
+    assert first["stages"]["challengers"]["status"]["colour"] == "grey"  # none scored yet
     _contrary_actuals("watched")
     _failing_requests("watched")
+    better = _hours_of_rivals("watched", digest)
     hook.fail = 3  # the accuracy alert, the first of this run, is not delivered
     second = monitor_drift("watched", window="1d")
     assert second["alert"] is None  # drift: still red
     assert second["stages"]["accuracy"]["status"]["colour"] == "red"
     assert second["stages"]["accuracy"]["alert"]["colour"] == "red"
     assert second["stages"]["health"]["status"]["colour"] == "red"
-    assert [a["stage"] for a in hook.received] == ["drift", "health"]
-    health = hook.received[1]
+    assert second["stages"]["challengers"]["status"]["colour"] == "yellow"
+    assert second["stages"]["challengers"]["challengers"][0]["recommendation"][
+        "action"] == "promote"
+    assert [a["stage"] for a in hook.received] == ["drift", "challengers", "health"]
+    comparison, health = hook.received[1:]
+    assert comparison["colour"] == "yellow" and comparison["previous"] is None
+    assert "'c1' is better on AUC" in comparison["rule"] and comparison["threshold"] == 0
+    assert comparison["value"] == pytest.approx(better, abs=0.01)
     # a first green raised nothing and was not kept: the first alert has no previous
     assert health["previous"] is None and health["rule"] == "server errors"
     assert health["value"] == pytest.approx(0.2) and health["threshold"] == 0.05
     third = monitor_drift("watched", window="1d")  # the accuracy alert, again; only it
-    assert [a["stage"] for a in hook.received] == ["drift", "health", "accuracy"]
-    accuracy = hook.received[2]
+    assert [a["stage"] for a in hook.received] == ["drift", "challengers", "health",
+                                                   "accuracy"]
+    accuracy = hook.received[3]
     assert accuracy["kind"] == "batchpred.alert" and accuracy["colour"] == "red"
     assert accuracy["previous"] is None and "AUC" in accuracy["rule"]
     assert third["stages"]["health"]["alert"] is None
-    fourth = monitor_drift("watched", window="1d")  # nothing changed: no alert at all
-    assert len(hook.received) == 3
-    assert all(found.get("alert") is None for found in fourth["stages"].values())
+    assert third["stages"]["challengers"]["alert"] is None  # still yellow
+    _slow_challenger("watched", digest)  # better, but too slow now: the champion holds
+    fourth = monitor_drift("watched", window="1d")  # only the comparison changed
+    assert len(hook.received) == 5
+    assert hook.received[4]["stage"] == "challengers"
+    assert (hook.received[4]["previous"], hook.received[4]["colour"]) == ("yellow", "green")
+    assert [stage for stage, found in fourth["stages"].items() if found["alert"]] == [
+        "challengers"]
     store = open_store(settings_of("watched"))
     assert {stage: (store.state("watched", stage) or {}).get("colour")
-            for stage in ("drift", "accuracy", "health")} == {
-        "drift": "red", "accuracy": "red", "health": "red"}
+            for stage in ("drift", "accuracy", "challengers", "health")} == {
+        "drift": "red", "accuracy": "red", "challengers": "green", "health": "red"}
 
 
 def test_every_stage_is_published_as_artifacts(watched) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from typing import Any
 
 from batch.monitoring.html.markup import (
     HEX,
+    badge,
     count,
     e,
     finite,
@@ -25,11 +26,15 @@ ACTION_HEX = {"promote": HEX["green"], "keep": HEX["red"], "wait": HEX["grey"]}
 
 
 def challengers_section(doc: Mapping[str, Any]) -> str:
-    """Each challenger against the champion on the same rows, and the recommendation."""
+    """The comparison's status, then each challenger against the champion on the same
+    rows, and the recommendation."""
     metric = str(doc.get("primary_metric"))
     label = METRICS[metric].label if metric in METRICS else metric
     found = list(doc.get("challengers") or ())
-    body = [f"<p>Window {e(window_text(doc.get('window') or {}))}; champion "
+    status = doc.get("status") or {}
+    body = [f"<p>Challengers status {badge(status.get('colour'))} "
+            f"{e(status.get('rule', ''))}</p>\n",
+            f"<p>Window {e(window_text(doc.get('window') or {}))}; champion "
             f"{e(str(doc.get('champion') or '')[:12])} ({count(doc.get('champion_rows'))} "
             f"rows). The paired difference of {e(label)} is taken per hour; positive: the "
             "challenger is better.</p>\n"]

@@ -24,7 +24,6 @@ from batch.monitoring.html.markup import (
     count,
     e,
     none,
-    num,
     section,
     table,
     window_text,
@@ -122,18 +121,12 @@ def _stages(doc: Mapping[str, Any], more: Documents) -> str:
              e(window_text(doc.get("window") or {}))],
             ["Prediction drift", badge(doc.get("prediction_status")),
              "prediction columns against the baseline", DASH]]
-    for stage, found in (("accuracy", more.accuracy), ("health", more.health)):
+    for stage, found in (("accuracy", more.accuracy), ("challengers", more.challengers),
+                         ("health", more.health)):
         if found is not None:
             st = found.get("status") or {}
             rows.append([NAMES[stage], badge(st.get("colour")), e(st.get("rule", "")),
                          e(window_text(found.get("window") or {}))])
-    if more.challengers is not None:
-        advice = "; ".join(
-            f"{ch.get('id')}: {(ch.get('recommendation') or {}).get('action', '?')} "
-            f"(paired {num((ch.get('paired') or {}).get('mean'))})"
-            for ch in more.challengers.get("challengers") or ())
-        rows.append(["Challengers", "no colour", e(advice or "no challenger predictions"),
-                     e(window_text(more.challengers.get("window") or {}))])
     if more.history:
         last = more.history[-1]
         rows.append(["History", DASH, e(f"{len(more.history):,} events, the last "

@@ -214,7 +214,11 @@ def test_a_failed_job_turns_health_red_and_status_shows_every_deployment(
     assert rows["credit"]["association_id"] == "loan_id"
     assert rows["bare"]["drift"] == {"colour": "grey", "rule": rows["bare"]["drift"]["rule"]}
     assert "no baseline" in rows["bare"]["drift"]["rule"]
+    assert rows["credit"]["challengers"] == 0 and rows["credit"]["comparison"]["colour"] == \
+        "grey"
+    assert "add-challenger credit" in rows["credit"]["comparison"]["rule"]
     table = batchpred("status")
     assert table.stdout.splitlines()[0].split() == ["deployment", "model", "challengers",
-                                                    "drift", "accuracy", "health"]
+                                                    "drift", "accuracy", "comparison",
+                                                    "health"]
     assert "credit health: failed batch jobs" in table.stdout

@@ -65,6 +65,9 @@ def test_challengers_score_the_same_rows_and_only_the_champion_is_written(
     shown = batchpred("challengers", "duel")
     assert shown.returncode == 0, shown.stderr
     assert "c1" in shown.stdout and "c1: wait: fewer than 2 hours" in shown.stdout
+    assert shown.stdout.splitlines()[0] == (  # no actuals yet: nothing to judge
+        "deployment duel: challengers GREY (no challenger has an hour with 30+ matched "
+        "actuals in the window)")
 
 
 def test_a_resumed_job_scores_the_challengers_it_started_with(

@@ -1,11 +1,15 @@
 """The challenger comparison on records laid out over hours: agreement, the difference,
 accuracy on the same rows (scikit-learn's), the paired difference with its 95% interval
-(scipy's t), latency, and the recommendation by the contract's rule."""
+(scipy's t), latency, the recommendation by the contract's rule, and the comparison's
+colour (grey: nothing to judge; yellow: a challenger to promote; green: the champion
+holds)."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -14,7 +18,12 @@ from scipy import stats
 from sklearn.metrics import log_loss, roc_auc_score
 
 from batch.deployments import DeploymentRegistry
-from batch.monitoring.challengers import ChallengersRequest, run_challengers
+from batch.models import open_package
+from batch.monitoring.challengers import (
+    ChallengersRequest,
+    challengers_status,
+    run_challengers,
+)
 from batch.monitoring.records import (
     ACTUALS_SCHEMA,
     ChunkFacts,
@@ -42,11 +51,15 @@ def _log(ids: list[str], p: np.ndarray) -> pa.RecordBatch:
 
 @pytest.fixture
 def world(tmp_path: Path, logistic_package):  # type: ignore[no-untyped-def]
-    """A deployment of the logistic package, a store with HOURS one-chunk jobs of the
-    champion and a challenger that knows more, and every actual; returns what a test
-    needs to check the document independently."""
+    """A deployment of the logistic package with challenger c1, a store with HOURS
+    one-chunk jobs of the champion and c1 (which knows more), and every actual; returns
+    what a test needs to check the document independently."""
     registry = DeploymentRegistry(tmp_path / "home")
     deployment = registry.create("cmp", logistic_package.package)
+    rival = tmp_path / "rival"  # the same model, another digest: a package it takes
+    shutil.copytree(logistic_package.path, rival)
+    (rival / "NOTES.txt").write_text("the challenger of the comparison tests\n")
+    digest = registry.add_challenger("cmp", open_package(rival)).package_digest
     store = MonitoringStore(str(tmp_path / "store"))
     rng = np.random.default_rng(7)
     truth, champ, chal, hours = [], [], [], []
@@ -60,7 +73,7 @@ def world(tmp_path: Path, logistic_package):  # type: ignore[no-untyped-def]
         job = f"job{h}"
         fact = ChunkFacts(0, ROWS, 0, 1.0, at, None, score_seconds=1.0)
         slow = ChunkFacts(0, ROWS, 0, 1.3, at, None, score_seconds=1.3)
-        challenger = Producer("cmp", "c" * 64, job, role="challenger")
+        challenger = Producer("cmp", digest, job, role="challenger")
         champion = Producer("cmp", deployment.package_digest, job)
         store.publish("cmp", job, {
             "predictions": pa.concat_tables([
@@ -115,9 +128,84 @@ def test_a_slow_challenger_is_not_promoted(world, tmp_path: Path) -> None:  # ty
     store = MonitoringStore(request.store)
     at = START + timedelta(minutes=5)
     slow = ChunkFacts(1, ROWS, 0, 9.0, at, None, score_seconds=9.0)
+    digest = registry.get("cmp").challengers[0].package_digest
     store.publish("cmp", "late", {"health": health_table(
-        Producer("cmp", "c" * 64, "late", role="challenger"), [slow] * 3)})
-    (c,) = run_challengers(request, registry)["challengers"]
+        Producer("cmp", digest, "late", role="challenger"), [slow] * 3)})
+    doc = run_challengers(request, registry)
+    (c,) = doc["challengers"]
     assert c["latency_ratio"] > 1.5
     assert c["recommendation"]["action"] == "keep"
     assert "latency" in c["recommendation"]["why"]
+    # better, but too slow: the champion holds
+    assert c["paired"]["low"] > 0
+    assert doc["status"]["colour"] == "green"
+    assert doc["status"]["rule"].startswith("the champion holds")
+    assert doc["status"]["challenger"] == "c1" and doc["status"]["promote"] == []
+
+
+def test_a_better_challenger_turns_the_comparison_yellow(world) -> None:  # type: ignore[no-untyped-def]
+    registry, request, truth, champ, chal = world
+    doc = run_challengers(request, registry)
+    status = doc["status"]
+    d = np.array([roc_auc_score(t, q) - roc_auc_score(t, p)
+                  for t, p, q in zip(truth, champ, chal, strict=True)])
+    assert status["colour"] == "yellow"
+    assert status["challenger"] == "c1" and status["promote"] == ["c1"]
+    assert status["metric"] == "auc" and status["threshold"] == 0
+    assert status["value"] == pytest.approx(d.mean(), abs=0.005)
+    assert "'c1' is better on AUC" in status["rule"] and "1.30x" in status["rule"]
+    assert doc["challengers"][0]["recommendation"]["action"] == "promote"  # as before
+
+
+def test_the_comparison_is_grey_with_nothing_to_judge(world) -> None:  # type: ignore[no-untyped-def]
+    registry, request, *_ = world
+    store = MonitoringStore(request.store)
+    later = START + timedelta(hours=HOURS + 2)
+    fact = ChunkFacts(0, ROWS, 0, 1.0, later, None, score_seconds=1.0)
+    ids = [f"new-{i}" for i in range(ROWS)]  # no actuals for these yet
+    p = np.linspace(0.05, 0.95, ROWS)
+    digest = registry.get("cmp").challengers[0].package_digest
+    store.publish("cmp", "fresh", {"predictions": pa.concat_tables([
+        predictions_table(Producer("cmp", registry.get("cmp").package_digest, "fresh"),
+                          [fact], [_log(ids, p)]),
+        predictions_table(Producer("cmp", digest, "fresh", role="challenger"), [fact],
+                          [_log(ids, p[::-1].copy())])])})
+    since, until = later - timedelta(minutes=40), later + timedelta(hours=1)
+    doc = run_challengers(ChallengersRequest("cmp", since=since, until=until,
+                                             store=request.store), registry)
+    (c,) = doc["challengers"]
+    assert c["rows"] == ROWS and c["matched"] == 0 and c["paired"]["buckets"] == 0
+    assert doc["status"]["colour"] == "grey" and doc["status"]["value"] is None
+    assert "no challenger has an hour with 30+ matched actuals" in doc["status"]["rule"]
+    empty = run_challengers(ChallengersRequest("cmp", since=START - timedelta(days=3),
+                                               until=START - timedelta(days=2),
+                                               store=request.store), registry)
+    assert empty["challengers"] == [] and empty["status"]["colour"] == "grey"
+    # a removed challenger still compares, but cannot be promoted: no colour from it
+    registry.remove_challenger("cmp", "c1")
+    gone = run_challengers(request, registry)
+    assert gone["challengers"][0]["recommendation"]["action"] == "promote"
+    assert gone["status"]["colour"] == "grey" and "add-challenger" in gone["status"]["rule"]
+
+
+def _entry(name: str, action: str, mean: float, buckets: int = 6,
+           ratio: float | None = 1.0) -> dict[str, Any]:
+    return {"id": name, "paired": {"metric": "rmse", "buckets": buckets, "mean": mean,
+                                   "low": mean - 0.01, "high": mean + 0.01},
+            "recommendation": {"action": action, "why": "..."}, "latency_ratio": ratio}
+
+
+def test_the_colour_names_the_best_challenger_to_promote() -> None:
+    slow = _entry("slow", "keep", 0.9, ratio=2.0)  # the best, but too slow
+    picked = challengers_status([_entry("a", "promote", 0.02), slow,
+                                 _entry("b", "promote", 0.05, ratio=None),
+                                 _entry("worse", "keep", -0.3)], "rmse")
+    assert picked["colour"] == "yellow" and picked["challenger"] == "b"
+    assert picked["value"] == 0.05 and picked["promote"] == ["a", "b"]
+    assert "'b' is better on RMSE" in picked["rule"] and "also 'a'" in picked["rule"]
+    assert "latency unknown" in picked["rule"]
+    held = challengers_status([slow, _entry("w", "wait", 0.001, buckets=1)], "rmse")
+    assert held["colour"] == "green" and held["challenger"] == "slow"
+    assert challengers_status([_entry("n", "wait", 0.0, buckets=0)], "rmse")["colour"] == "grey"
+    none = challengers_status([], "rmse", configured=False)
+    assert none["colour"] == "grey" and "add-challenger" in none["rule"]

@@ -226,8 +226,12 @@ def test_the_summary_shows_every_stage(world) -> None:  # type: ignore[no-untype
     assert f'<td>Accuracy</td><td><span class="badge {colour}">' in summary
     health = docs["health"]["status"]["colour"]
     assert f'<td>Service health</td><td><span class="badge {health}">' in summary
-    action = docs["challengers"]["challengers"][0]["recommendation"]["action"]
-    assert f"(removed): {action}" in summary
+    comparison = docs["challengers"]["status"]
+    assert f'<td>Challengers</td><td><span class="badge {comparison["colour"]}">' in summary
+    assert comparison["colour"] == "grey"  # its challenger is none of the deployment's
+    assert comparison["rule"] in summary
+    section = page.split('id="challengers"', 1)[1].split("</section>", 1)[0]
+    assert "Challengers status" in section and comparison["rule"] in section
 
 
 def test_a_stage_left_out_is_a_note(world) -> None:  # type: ignore[no-untyped-def]
