@@ -3,7 +3,8 @@
 The one rule for every small record batchpred keeps on a local disk (job records,
 deployments, kept ONNX conversions): write a temporary file beside the target,
 fsync it, rename it over the target, then fsync the folder so the rename itself
-survives a power cut. A log that only grows (a deployment's history) is appended
+survives a power cut (:func:`write_atomic`; :func:`open_atomic` for a file written
+in pieces). A log that only grows (a deployment's history) is appended
 to one line at a time instead, each fsynced (:func:`append_line`).
 """
 
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -20,12 +23,25 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     Raises:
         OSError: the folder cannot be created or written; ``path`` is unchanged.
     """
+    body = data.encode("utf-8") if isinstance(data, str) else data
+    with open_atomic(path) as f:
+        f.write(body)
+
+
+@contextlib.contextmanager
+def open_atomic(path: Path) -> Iterator[BinaryIO]:
+    """A file to write ``path`` through, for what is written in pieces: it replaces
+    ``path`` when the block exits cleanly, and is removed when it raises (``path`` is
+    then unchanged). Its folder is created.
+
+    Raises:
+        OSError: the folder cannot be created or written.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per writing process
-    body = data.encode("utf-8") if isinstance(data, str) else data
     try:
         with open(tmp, "wb") as f:
-            f.write(body)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

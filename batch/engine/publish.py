@@ -8,8 +8,10 @@ input row exactly once; publishing again writes the same files.
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -18,12 +20,12 @@ import pyarrow.compute as pc
 
 from batch.deployments import DeploymentRegistry
 from batch.errors import JobError
+from batch.monitoring.duplicates import DuplicateIds
 from batch.monitoring.records import (
     ChunkFacts,
     Producer,
-    duplicate_ids,
     health_table,
-    predictions_table,
+    prediction_rows,
     stats_table,
 )
 from batch.monitoring.stage import open_store, settings_of
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from batch.engine.attempt import Attempt
     from batch.engine.store import ChunkRecord
     from batch.models.package import ModelPackage
+    from batch.monitoring.store import MonitoringStore
 
 
 def deployment_id(model: str, package: ModelPackage, registry: DeploymentRegistry) -> str:
@@ -68,10 +71,12 @@ def _log(run: Attempt, chunk: ChunkRecord, model: str | None = None) -> pa.Recor
 
 
 def publish_records(run: Attempt) -> list[str]:
-    """Write the job's ``stats`` (when counted) and ``health`` records; the paths written.
+    """Write the job's ``stats`` (when counted), ``health`` and ``predictions`` (when
+    logged) records; the paths written.
 
     Raises:
         ConnectorError: the store cannot be written (the job fails, resumable).
+        JobError: a staged prediction log is missing or not what the manifest says.
     """
     spec = run.spec
     registry = DeploymentRegistry(run.store.home)
@@ -89,24 +94,58 @@ def publish_records(run: Attempt) -> list[str]:
         store.save_baseline(run.baseline)
         tables["stats"] = stats_table(producer, facts,
                                       (p.name for p in run.baseline.predictions))
+    written: list[str] = []
     if run.record.logged:
-        logs = [_log(run, chunk) for chunk in chunks]
-        champion = predictions_table(producer, facts, logs)
-        run.report.predictions_logged = champion.num_rows
-        if run.record.association_id is not None:
-            run.report.duplicate_association_ids = duplicate_ids(champion)
-        logged, health = [champion], [tables["health"]]
+        logs = [_Log(None, producer, facts)]
+        health = [tables["health"]]
         for digest in run.record.challengers:
             mine = replace(producer, model_id=digest, role="challenger")
             theirs = [replace(f, seconds=c.challengers[digest]["seconds"],
                               score_seconds=c.challengers[digest]["seconds"],
                               failed=int(c.challengers[digest]["failed"]), stats=None)
                       for f, c in zip(facts, chunks, strict=True)]
-            logged.append(predictions_table(
-                mine, theirs, [_log(run, chunk, digest) for chunk in chunks]))
+            logs.append(_Log(digest, mine, theirs))
             health.append(health_table(mine, theirs))
-        tables["predictions"] = pa.concat_tables(logged)
         tables["health"] = pa.concat_tables(health)
-    written = store.publish(deployment, run.record.job_id, tables)
+        written += _publish_logs(run, store, chunks, logs)
+        run.report.predictions_logged = sum(c.logged or 0 for c in chunks)
+    written += store.publish(deployment, run.record.job_id, tables)
     store.compact(deployment, before=datetime.now(UTC).date())  # earlier days: one file each
+    return written
+
+
+@dataclass(frozen=True, slots=True)
+class _Log:
+    model: str | None  # a challenger's digest; None: the champion's
+    producer: Producer
+    facts: list[ChunkFacts]
+
+
+def _publish_logs(run: Attempt, store: MonitoringStore, chunks: list[ChunkRecord],
+                  logs: list[_Log]) -> list[str]:
+    """Each model's prediction log to a file of its own (per day), and the champion's
+    repeated association ids counted, side by side in threads: encoding Parquet and
+    hashing ids leave the interpreter's lock, and the workers are idle by now."""
+    job_id = run.record.job_id
+
+    def publish(log: _Log) -> list[str]:
+        parts = (prediction_rows(log.producer, fact, _log(run, chunk, log.model))
+                 for fact, chunk in zip(log.facts, chunks, strict=True))
+        return store.publish_parts(log.producer.deployment_id, job_id, "predictions", parts,
+                                   part=None if log.model is None else log.model[:16])
+
+    def count() -> int:
+        with DuplicateIds(run.store.path(job_id) / "duplicate-ids") as seen:
+            for chunk in chunks:
+                log = _log(run, chunk)
+                seen.add(log.column("association_id"), log.column("row"))
+            return seen.count(examples=False).rows
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(logs) + 1, os.cpu_count() or 1))
+                            ) as pool:
+        duplicates = pool.submit(count) if run.record.association_id is not None else None
+        published = [pool.submit(publish, log) for log in logs]
+        written = [path for future in published for path in future.result()]
+        if duplicates is not None:
+            run.report.duplicate_association_ids = duplicates.result()
     return written

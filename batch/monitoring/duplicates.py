@@ -95,26 +95,37 @@ class DuplicateIds:
         writer.close()
         sink.close()
 
-    def count(self) -> Duplicates:
-        """The repeated ids of everything added (call once, at the end)."""
+    def count(self, *, examples: bool = True) -> Duplicates:
+        """The repeated ids of everything added (call once, at the end); without
+        ``examples``, only how many rows and ids repeat (a distinct count per bucket, no
+        grouping of rows)."""
         rows = ids = 0
-        examples: list[Repeat] = []
+        found_examples: list[Repeat] = []
         for bucket in sorted(self._writers):
             self._close(bucket)
             path = self._path(bucket)
             with pa.OSFile(str(path), "rb") as source:
                 table = pa.ipc.open_stream(source).read_all()
             path.unlink()
-            found = _repeats(table)
+            found = _repeats(table) if examples else _repeat_counts(table)
             rows, ids = rows + found.rows, ids + found.ids
-            examples = heapq.nsmallest(EXAMPLES, [*examples, *found.examples],
-                                       key=lambda r: r.row)
-        return Duplicates(rows, ids, tuple(examples))
+            found_examples = heapq.nsmallest(EXAMPLES, [*found_examples, *found.examples],
+                                             key=lambda r: r.row)
+        return Duplicates(rows, ids, tuple(found_examples))
 
     def close(self) -> None:
         for bucket in list(self._writers):
             self._close(bucket)
         shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _repeat_counts(table: pa.Table) -> Duplicates:
+    column = table.column("id")
+    distinct = int(pc.count_distinct(column).as_py())
+    if distinct == table.num_rows:
+        return Duplicates()
+    counts = pc.value_counts(column).field("counts")
+    return Duplicates(table.num_rows - distinct, int(pc.sum(pc.greater(counts, 1)).as_py()))
 
 
 def _repeats(table: pa.Table) -> Duplicates:

@@ -196,23 +196,25 @@ def predictions_table(producer: Producer, chunks: Sequence[ChunkFacts],
                       logs: Sequence[pa.RecordBatch]) -> pa.Table:
     """The ``predictions`` rows of the chunks: each chunk's prediction log (association
     id, row, prediction, label, probabilities) with who made it and when."""
-    parts = []
-    for chunk, log in zip(chunks, logs, strict=True):
-        who: dict[str, list[object]] = {f.name: [] for f in _WHO}
-        _who(who, producer, chunk)
-        columns = [pa.repeat(pa.scalar(who[f.name][0], f.type), log.num_rows)
-                   for f in _WHO]
-        columns += [log.column(name) for name in PREDICTIONS_SCHEMA.names[len(_WHO):]]
-        parts.append(pa.Table.from_arrays(columns, schema=PREDICTIONS_SCHEMA))
+    parts = [prediction_rows(producer, chunk, log)
+             for chunk, log in zip(chunks, logs, strict=True)]
     return pa.concat_tables(parts) if parts else PREDICTIONS_SCHEMA.empty_table()
 
 
-def duplicate_ids(predictions: pa.Table) -> int:
-    """Rows whose association id an earlier row of the table has already."""
-    if not predictions.num_rows:
-        return 0
-    return predictions.num_rows - int(pc.count_distinct(
-        predictions.column("association_id")).as_py())
+def prediction_rows(producer: Producer, chunk: ChunkFacts, log: pa.RecordBatch) -> pa.Table:
+    """The ``predictions`` rows of one chunk's prediction log. Who made them and when is
+    the same on every row, so those columns are dictionary-encoded (one value each: a
+    copy per row of a 64-character digest costs more than the rest of the row); readers
+    of the store get them as plain columns."""
+    who: dict[str, list[object]] = {f.name: [] for f in _WHO}
+    _who(who, producer, chunk)
+    n = log.num_rows
+    first = pa.array(np.zeros(n, dtype=np.int32))
+    columns: list[pa.Array] = [
+        pa.nulls(n, f.type) if who[f.name][0] is None else pa.DictionaryArray.from_arrays(
+            first, pa.array(who[f.name], f.type)) for f in _WHO]
+    columns += [log.column(name) for name in PREDICTIONS_SCHEMA.names[len(_WHO):]]
+    return pa.Table.from_arrays(columns, names=PREDICTIONS_SCHEMA.names)
 
 
 def _lists(values: Sequence[Sequence[int]]) -> pa.Array:

@@ -2,14 +2,16 @@
 
 Layout (Hive-style partitions)::
 
-    <store>/deployment=<id>/kind=<stats|health>/date=<YYYY-MM-DD>/job-<job id>.parquet
+    <store>/deployment=<id>/kind=<kind>/date=<YYYY-MM-DD>/job-<job id>.parquet
+    <store>/deployment=<id>/kind=predictions/date=<day>/job-<job id>~<model>.parquet
     <store>/deployment=<id>/kind=<kind>/date=<day>/compacted-<digest>.parquet
     <store>/deployment=<id>/state/<name>.json     (the stages' last statuses)
     <store>/baselines/<fingerprint>.json          (the baselines records were counted on)
 
 Exactly once: a job's records for a day go to one file named after the job, so
 publishing them again (a resumed job, a retried flow task) writes the same file
-with the same rows. Every file appears whole or not at all (written aside and
+with the same rows (a challenger's prediction log goes to a file of its own beside
+the champion's, named after its model). Every file appears whole or not at all (written aside and
 renamed, or uploaded as one object), and names starting with ``_`` or ``.``
 (files being written) are never read. Compaction merges a day's files into one
 file, whose metadata names the files it supersedes; a reader drops superseded
@@ -26,7 +28,8 @@ import io
 import json
 import posixpath
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -42,7 +45,7 @@ from batch.monitoring.baseline import Baseline
 from batch.monitoring.exactsum import decode, encode, to_float
 from batch.monitoring.records import COMPACTED, SCHEMAS, SEGMENTS, check_schema
 from batch.settings import home_dir
-from connectors.atomic_file import write_atomic
+from connectors.atomic_file import open_atomic, write_atomic
 from connectors.storage import (
     StorageOptions,
     is_local,
@@ -93,18 +96,56 @@ class MonitoringStore:
         for kind, table in tables.items():
             if not table.num_rows:
                 continue
-            # the day of each distinct hour (a few), not of each row (millions, for a log)
-            hours = pc.unique(table.column("hour"))
-            days = pc.strftime(hours, format="%Y-%m-%d").to_pylist()
-            for day in sorted(set(days)):
-                those = pa.array([h for h, d in zip(hours.to_pylist(), days, strict=True)
-                                  if d == day], hours.type)
-                rows = table if len(set(days)) == 1 else table.filter(
-                    pc.is_in(table.column("hour"), value_set=those))
+            if table.schema != SCHEMAS[kind]:
+                table = table.cast(SCHEMAS[kind])  # e.g. dictionary-encoded who-columns
+            for day, rows in _by_day(table):
                 path = self._path(deployment_id, kind, day, f"job-{job_id}.parquet")
                 self._write(path, _parquet(rows))
                 written.append(path)
         return written
+
+    def publish_parts(self, deployment_id: str, job_id: str, kind: str,
+                      parts: Iterable[pa.Table], *, part: str | None = None) -> list[str]:
+        """Write a job's ``kind`` records given piece by piece (a chunk's at a time), one
+        file per day as :meth:`publish` does, holding one piece in memory, not the job's;
+        ``part`` (letters and digits) names a file of its own beside the job's (a
+        challenger's prediction log). Returns the paths written.
+
+        Raises:
+            ConfigError: a deployment or job id that cannot name a file.
+            ConnectorError: the store cannot be written. Each file appears whole or
+                not at all, as the call ends; calling again writes the same files.
+        """
+        _check_id(deployment_id, "deployment id")
+        _check_id(job_id, "job id")
+        if part is not None and not part.isalnum():
+            raise ConfigError(f"part {part!r} cannot name monitoring records: use letters "
+                              "and digits")
+        name = f"job-{job_id}.parquet" if part is None else f"job-{job_id}~{part}.parquet"
+        writers: dict[str, pq.ParquetWriter] = {}
+        with self._errors("write to the monitoring store"), ExitStack() as files:
+            for table in parts:
+                if not table.num_rows:
+                    continue
+                if table.column_names != SCHEMAS[kind].names:
+                    raise ValueError(f"not a {kind} record table: {table.column_names}")
+                for day, rows in _by_day(table):
+                    if day not in writers:
+                        path = self._path(deployment_id, kind, day, name)
+                        sink = files.enter_context(
+                            open_atomic(Path(path)) if is_local(self.fs)
+                            else write_whole(self.fs, path))
+                        # no Arrow schema kept: a column dictionary-encoded in memory
+                        # reads back as its plain type
+                        writers[day] = pq.ParquetWriter(sink, rows.schema, **_WRITE,
+                                                        store_schema=False)
+                        files.callback(writers[day].close)  # before its file, on an error
+                    writer = writers[day]
+                    writer.write_table(rows if rows.schema == writer.schema else
+                                       rows.cast(writer.schema))
+            for writer in writers.values():  # the files appear as the block exits
+                writer.close()
+        return [self._path(deployment_id, kind, day, name) for day in sorted(writers)]
 
     def save_baseline(self, baseline: Baseline) -> None:
         """Keep a copy of ``baseline`` (once per fingerprint), so stages need no package."""
@@ -391,9 +432,41 @@ def _merged_value(name: str, values: list[Any]) -> Any:
     return values[0]
 
 
+def _by_day(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
+    """``table``'s rows by the day (UTC, ``YYYY-MM-DD``) of their hour."""
+    # the day of each distinct hour (a few), not of each row (millions, for a log)
+    hours = pc.unique(table.column("hour"))
+    if pa.types.is_dictionary(hours.type):
+        hours = hours.dictionary_decode()
+    days = pc.strftime(hours, format="%Y-%m-%d").to_pylist()
+    if len(set(days)) == 1:
+        yield days[0], table
+        return
+    column = table.column("hour")
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(hours.type)
+    for day in sorted(set(days)):
+        those = pa.array([h for h, d in zip(hours.to_pylist(), days, strict=True)
+                          if d == day], hours.type)
+        yield day, table.filter(pc.is_in(column, value_set=those))
+
+
+# dictionaries only where values repeat: a dictionary tried on each row group of unique
+# ids or floats is work thrown away
+_MOSTLY_UNIQUE = ("association_id", "row", "seq", "prediction", "probabilities", "actual_value",
+                  "timestamp")
+_WRITE: dict[str, Any] = {
+    "compression": "zstd",
+    "use_dictionary": sorted({name for schema in SCHEMAS.values() for name in schema.names
+                              if name not in _MOSTLY_UNIQUE}),
+    "column_encoding": {"prediction": "BYTE_STREAM_SPLIT",
+                        "probabilities": "BYTE_STREAM_SPLIT", "row": "DELTA_BINARY_PACKED"},
+}
+
+
 def _parquet(table: pa.Table) -> bytes:
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, **_WRITE)
     return sink.getvalue()
 
 

@@ -68,3 +68,35 @@ def test_a_broken_object_in_the_s3_store_is_skipped_with_a_warning(s3: S3) -> No
     found = store.read("d", "stats")
     assert found.table.num_rows == 0 and len(found.warnings) == 1
     assert found.warnings[0].startswith("skipped s3://bucket/mon/deployment=d/kind=stats/")
+
+
+def test_a_prediction_log_streams_to_s3_whole_or_not_at_all(s3: S3) -> None:
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from batch.monitoring.records import ChunkFacts, Producer, prediction_rows
+    from batch.scoring.prediction_log import LOG_SCHEMA
+
+    store = MonitoringStore(s3.uri("logs"), StorageOptions(endpoint_url=s3.endpoint))
+    producer = Producer("d", "e" * 64, "job-1")
+    at = datetime(2026, 11, 20, 10, tzinfo=UTC)
+
+    def part(i: int) -> pa.Table:
+        log = pa.RecordBatch.from_arrays(
+            [pa.array([f"{i}-{r}" for r in range(500)]), pa.array(range(500), pa.int64()),
+             pa.array([0.25] * 500), pa.array(["no"] * 500),
+             pa.array([[0.75, 0.25]] * 500, pa.list_(pa.float64()))], schema=LOG_SCHEMA)
+        return prediction_rows(producer, ChunkFacts(i, 500, 0, 0.1, at, None), log)
+
+    def broken():  # type: ignore[no-untyped-def]
+        yield part(0)
+        raise RuntimeError("cut")
+
+    with pytest.raises(RuntimeError):
+        store.publish_parts("d", "job-1", "predictions", broken())
+    assert s3.objects("logs/") == []  # the multipart upload was aborted, not completed
+    store.publish_parts("d", "job-1", "predictions", (part(i) for i in range(3)))
+    found = store.read("d", "predictions")
+    assert found.warnings == [] and found.table.num_rows == 1_500
+    assert sorted(set(found.table.column("chunk_index").to_pylist())) == [0, 1, 2]

@@ -158,3 +158,64 @@ def test_times_are_iso_or_an_age() -> None:
     assert timedelta(hours=23, minutes=59) < ago < timedelta(hours=24, minutes=1)
     with pytest.raises(ConfigError, match="--until 'yesterday' is not a time"):
         parse_time("yesterday", option="--until")
+
+
+def _log(n: int, first: int) -> pa.RecordBatch:
+    from batch.scoring.prediction_log import LOG_SCHEMA
+
+    p = np.linspace(0.1, 0.9, n)
+    return pa.RecordBatch.from_arrays(
+        [pa.array([f"id-{first + i:05d}" for i in range(n)]), pa.array(np.arange(n)),
+         pa.array(p), pa.array(np.where(p > 0.5, "yes", "no")),
+         pa.array([[1 - v, v] for v in p], pa.list_(pa.float64()))], schema=LOG_SCHEMA)
+
+
+def test_a_log_published_chunk_by_chunk_reads_back_as_plain_records(tmp_path: Path) -> None:
+    from batch.monitoring.records import prediction_rows
+
+    store = MonitoringStore(str(tmp_path / "store"))
+    producer = Producer("credit", "d" * 64, "job-1")
+    # three chunks, the last one after midnight: two files, one per day
+    at = [DAY, DAY + timedelta(hours=5), DAY + timedelta(hours=14)]
+    parts = [prediction_rows(producer, ChunkFacts(i, 100, 0, 0.5, t, None), _log(100, 100 * i))
+             for i, t in enumerate(at)]
+    assert pa.types.is_dictionary(parts[0].schema.field("model_id").type)  # encoded in memory
+    written = store.publish_parts("credit", "job-1", "predictions", iter(parts))
+    assert [Path(p).parent.name for p in written] == ["date=2026-11-20", "date=2026-11-21"]
+    mine = store.publish_parts("credit", "job-1", "predictions", iter(parts[:1]), part="abc123")
+    assert Path(mine[0]).name == "job-job-1~abc123.parquet"
+
+    found = store.read("credit", "predictions")
+    assert found.warnings == [] and found.files == 3
+    table = found.table.sort_by([("hour", "ascending"), ("association_id", "ascending")])
+    assert table.num_rows == 400
+    assert table.schema.field("model_id").type == pa.string()  # plain for every reader
+    from batch.monitoring.records import PREDICTIONS_SCHEMA
+
+    expected = pa.concat_tables([*parts, parts[0]]).cast(PREDICTIONS_SCHEMA).sort_by(
+        [("hour", "ascending"), ("association_id", "ascending")])
+    for name in ("association_id", "row", "prediction", "label", "probabilities", "hour",
+                 "model_id", "chunk_index"):
+        assert table.column(name).to_pylist() == expected.column(name).to_pylist(), name
+    assert pq.read_table(written[0]).schema.field("job_id").type == pa.string()
+
+
+def test_a_log_publication_that_fails_leaves_no_file(tmp_path: Path) -> None:
+    from batch.monitoring.records import prediction_rows
+
+    store = MonitoringStore(str(tmp_path / "store"))
+    producer = Producer("credit", "d" * 64, "job-1")
+    before = prediction_rows(producer, ChunkFacts(0, 10, 0, 0.5, DAY, None), _log(10, 0))
+    (path,) = store.publish_parts("credit", "job-1", "predictions", iter([before]))
+    kept = Path(path).read_bytes()
+
+    def parts():  # type: ignore[no-untyped-def]
+        yield prediction_rows(producer, ChunkFacts(0, 100, 0, 0.5, DAY, None), _log(100, 0))
+        raise RuntimeError("chunk 1's log is gone")
+
+    with pytest.raises(RuntimeError, match="gone"):
+        store.publish_parts("credit", "job-1", "predictions", parts())
+    assert Path(path).read_bytes() == kept  # the earlier file, whole
+    assert sorted(p.name for p in Path(path).parent.iterdir()) == [Path(path).name]
+    with pytest.raises(ConfigError, match="part"):
+        store.publish_parts("credit", "job-1", "predictions", iter([before]), part="../x")
