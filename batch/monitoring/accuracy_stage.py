@@ -14,8 +14,8 @@ primary metric of the current champion's rows with the holdout's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,12 +26,14 @@ import pyarrow.compute as pc
 from batch.deployments import DeploymentRegistry
 from batch.errors import ConfigError
 from batch.models.manifest import ModelManifest, Target, TargetType
-from batch.monitoring.accuracy import MulticlassAccumulator, accumulate, outcomes
+from batch.monitoring.accuracy import Accumulator, MulticlassAccumulator, accumulate, outcomes
 from batch.monitoring.baseline import Baseline, read_baseline
+from batch.monitoring.by_id import IdBuckets
 from batch.monitoring.estimate import Calibration, EstimateAccumulator
 from batch.monitoring.exactsum import exact_sum, to_float
 from batch.monitoring.metrics import PRIMARY_METRIC, accuracy_status
 from batch.monitoring.stage import open_store, settings_of
+from batch.monitoring.store import MonitoringStore, Records
 
 DOCUMENT_VERSION = 1
 # what the stage reads of each kind: a prediction log's other columns are most of it
@@ -94,15 +96,11 @@ def run_accuracy(request: AccuracyRequest, registry: DeploymentRegistry | None =
     store = open_store(settings_of(request.deployment, registry), request.store,
                        request.store_options, registry)
     since, until = window_of(request.since, request.until)
-    predictions = store.read(request.deployment, "predictions", since=since, until=until,
-                             columns=LOGGED)
-    actuals = store.read(request.deployment, "actuals", columns=ACTUAL)
-    warnings = [*predictions.warnings, *actuals.warnings]
-    logged = predictions.table.filter(pc.equal(predictions.table.column("role"), "champion")) \
-        if predictions.table.num_rows else predictions.table
-    latest = latest_actuals(actuals.table)
-    joined = with_actuals(logged, latest)
     baseline = read_baseline(package)
+    calibration = _calibration(baseline)
+    counted = _count(manifest, store, request.deployment, since=since, until=until,
+                     by=request.by,
+                     calibration=calibration)
     doc: dict[str, Any] = {
         "document_version": DOCUMENT_VERSION, "kind": "accuracy",
         "deployment": request.deployment,
@@ -110,27 +108,175 @@ def run_accuracy(request: AccuracyRequest, registry: DeploymentRegistry | None =
         "target": _target(manifest.target),
         "champion": deployment.package_digest,
         "primary_metric": PRIMARY_METRIC[manifest.target.type],
-        "predictions": logged.num_rows, "matched": joined.num_rows,
-        "actuals": {"rows": actuals.table.num_rows, "ids": latest.num_rows},
+        "predictions": counted.predictions, "matched": counted.matched,
+        "actuals": {"rows": counted.actual_rows, "ids": counted.actual_ids},
         "holdout": dict(baseline.holdout) if baseline is not None else {},
-        "warnings": warnings,
+        "warnings": counted.warnings,
     }
-    calibration = _calibration(baseline)
-    models = {}
-    for model_id in sorted(set(logged.column("model_id").to_pylist())):
-        mine = pc.equal(joined.column("model_id"), model_id)
-        models[model_id] = _figures(manifest, joined.filter(mine), logged.filter(
-            pc.equal(logged.column("model_id"), model_id)), calibration)
+    target = manifest.target
+    models = {model: tally.figures(target) for model, tally in sorted(counted.models.items())}
     doc["models"] = models
     current = models.get(deployment.package_digest)
     doc["status"] = _status(manifest, current, doc["holdout"])
-    doc["over_time"] = _over_time(manifest, joined, logged, calibration=calibration,
-                                  by=request.by) if request.by else []
+    doc["over_time"] = [{"start": _iso(start), **tally.figures(target)}
+                        for start, tally in sorted(counted.over_time.items())]
     if calibration is None and manifest.target.type is TargetType.BINARY:
         doc["warnings"].append("the baseline has no calibration: the estimate before "
                                "actuals takes the probabilities as calibrated (rebuild the "
                                "baseline with --holdout-data to calibrate it)")
     return doc
+
+
+@dataclass
+class _Tally:
+    """What the figures of some predictions are counted from: the accuracy
+    accumulator of those with an actual, the estimate of all of them (binary), and
+    the exact sums of predicted against actual. Merges by addition."""
+
+    predictions: int = 0
+    matched: int = 0
+    counted: Accumulator | None = None
+    estimate: EstimateAccumulator | None = None
+    pva: tuple[int, int, int] = (0, 0, 0)  # rows, exact sums of predicted and of actual
+
+    @classmethod
+    def of(cls, manifest: ModelManifest, joined: pa.Table, logged: pa.Table,
+           calibration: Calibration | None) -> _Tally:
+        target = manifest.target
+        tally = cls(predictions=logged.num_rows, matched=joined.num_rows)
+        if joined.num_rows:
+            tally.counted = accumulate(
+                target, actual=joined.column("actual").combine_chunks(),
+                prediction=joined.column("prediction").to_numpy(),
+                probabilities=joined.column("probabilities").combine_chunks())
+            tally.pva = _predicted_vs_actual(target, joined)
+        if target.type is TargetType.BINARY and logged.num_rows:
+            tally.estimate = EstimateAccumulator.count(
+                logged.column("prediction").to_numpy(),
+                calibration=calibration or Calibration.identity(),
+                threshold=float(target.threshold))
+        return tally
+
+    def merge(self, other: _Tally) -> _Tally:
+        return _Tally(self.predictions + other.predictions, self.matched + other.matched,
+                      _merged(self.counted, other.counted),
+                      _merged(self.estimate, other.estimate),
+                      (self.pva[0] + other.pva[0], self.pva[1] + other.pva[1],
+                       self.pva[2] + other.pva[2]))
+
+    def figures(self, target: Target) -> dict[str, Any]:
+        figures: dict[str, Any] = {"predictions": self.predictions, "matched": self.matched}
+        if self.counted is not None:
+            figures["metrics"] = self.counted.metrics()
+            figures["skipped"] = self.counted.skipped
+            if isinstance(self.counted, MulticlassAccumulator):
+                figures["class_f1"] = self.counted.class_f1()
+        else:
+            figures["metrics"], figures["skipped"] = {}, 0
+        rows, predicted, actual = self.pva
+        figures["predicted_vs_actual"] = {
+            "rows": rows, "predicted": to_float(predicted) / rows if rows else None,
+            "actual": to_float(actual) / rows if rows else None}
+        if self.estimate is not None:
+            figures["estimated"] = self.estimate.metrics()
+        return figures
+
+
+def _merged(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else a.merge(b)
+
+
+@dataclass
+class _Counted:
+    predictions: int = 0
+    matched: int = 0
+    actual_rows: int = 0
+    actual_ids: int = 0
+    models: dict[str, _Tally] = field(default_factory=dict)
+    over_time: dict[datetime, _Tally] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _count(manifest: ModelManifest, store: MonitoringStore, deployment: str, *,
+           since: datetime, until: datetime, by: str | None,
+           calibration: Calibration | None) -> _Counted:
+    """The champions' predictions of the window joined to the latest actual of each id
+    and counted, a share of the ids at a time (:class:`~batch.monitoring.by_id.IdBuckets`):
+    memory of a share of the rows, whatever the window holds."""
+    counted = _Counted()
+    read_predictions, read_actuals = Records(pa.table({})), Records(pa.table({}))
+    with IdBuckets(("logged", "actuals")) as shares:
+        for table in store.scan(deployment, "predictions", read_predictions, since=since,
+                                until=until, columns=LOGGED):
+            shares.add("logged", table.filter(pc.equal(table.column("role"), "champion")))
+        for table in store.scan(deployment, "actuals", read_actuals, columns=ACTUAL):
+            shares.add("actuals", table)
+            counted.actual_rows += table.num_rows
+        for share in shares:
+            logged, actuals = share["logged"], share["actuals"]
+            if logged is None or not logged.num_rows:
+                if actuals is not None and actuals.num_rows:
+                    counted.actual_ids += latest_actuals(actuals).num_rows
+                continue
+            latest = latest_actuals(actuals) if actuals is not None else None
+            counted.actual_ids += 0 if latest is None else latest.num_rows
+            joined = with_actuals(logged, latest) if latest is not None else \
+                with_actuals(logged, logged.slice(0, 0))
+            _tally(manifest, counted, logged, joined, by=by, calibration=calibration)
+    counted.warnings = [*read_predictions.warnings, *read_actuals.warnings]
+    return counted
+
+
+def _tally(manifest: ModelManifest, counted: _Counted, logged: pa.Table, joined: pa.Table,
+           *, by: str | None, calibration: Calibration | None) -> None:
+    """Count a share's rows into ``counted``, per model and (``by``) time bucket."""
+    models = pc.unique(logged.column("model_id"))
+    if pa.types.is_dictionary(models.type):
+        models = models.dictionary_decode()
+    names = models.to_pylist()
+    starts: list[datetime] = []
+    if by is not None:
+        at = pc.unique(_starts(logged, by))
+        starts = sorted(at.to_pylist())
+    times = pa.array(starts, pa.timestamp("us", tz="UTC"))
+    for (model, start), (rows, mine) in _groups(logged, joined, models, times, by=by):
+        tally = _Tally.of(manifest, mine, rows, calibration)
+        name = names[model]
+        counted.models[name] = _merged(counted.models.get(name), tally)
+        if by is not None:
+            when = starts[start]
+            counted.over_time[when] = _merged(counted.over_time.get(when), tally)
+        counted.predictions += rows.num_rows
+        counted.matched += mine.num_rows
+
+
+def _groups(logged: pa.Table, joined: pa.Table, models: pa.Array, times: pa.Array, *,
+            by: str | None) -> Iterator[tuple[tuple[int, int], tuple[pa.Table, pa.Table]]]:
+    """The rows of ``logged`` and ``joined`` of each (model, time bucket) that has
+    predictions: one sort of each table, not a filter per group."""
+    def keyed(table: pa.Table) -> tuple[pa.Table, np.ndarray]:
+        model = pc.index_in(table.column("model_id"), value_set=models).to_numpy(
+            zero_copy_only=False).astype(np.int64)
+        time = np.zeros(table.num_rows, dtype=np.int64) if by is None else pc.index_in(
+            _starts(table, by), value_set=times).to_numpy(zero_copy_only=False).astype(
+                np.int64)
+        key = model * max(len(times), 1) + time
+        order = np.argsort(key, kind="stable")
+        return table.take(pa.array(order)), key[order]
+
+    rows, row_keys = keyed(logged)
+    mine, mine_keys = keyed(joined) if joined.num_rows else (joined, np.zeros(0, np.int64))
+    width = max(len(times), 1)
+    for key in np.unique(row_keys).tolist():
+        a, b = np.searchsorted(row_keys, [key, key + 1])
+        c, d = np.searchsorted(mine_keys, [key, key + 1])
+        yield (key // width, key % width), (rows.slice(int(a), int(b - a)),
+                                            mine.slice(int(c), int(d - c)))
+
+
+def _starts(table: pa.Table, by: str) -> pa.ChunkedArray:
+    hours = table.column("hour")
+    return hours if by == "hour" else pc.floor_temporal(hours, unit="day")
 
 
 def with_actuals(logged: pa.Table, latest: pa.Table) -> pa.Table:
@@ -152,38 +298,12 @@ def with_actuals(logged: pa.Table, latest: pa.Table) -> pa.Table:
         "was_acted_on", pairs.column("was_acted_on"))
 
 
-def _figures(manifest: ModelManifest, joined: pa.Table, logged: pa.Table,
-             calibration: Calibration | None) -> dict[str, Any]:
-    target = manifest.target
-    figures: dict[str, Any] = {"predictions": logged.num_rows, "matched": joined.num_rows}
-    if joined.num_rows:
-        counted = accumulate(target, actual=joined.column("actual").combine_chunks(),
-                             prediction=joined.column("prediction").to_numpy(),
-                             probabilities=joined.column("probabilities").combine_chunks())
-        figures["metrics"] = counted.metrics()
-        figures["skipped"] = counted.skipped
-        if isinstance(counted, MulticlassAccumulator):
-            figures["class_f1"] = counted.class_f1()
-    else:
-        figures["metrics"], figures["skipped"] = {}, 0
-    figures["predicted_vs_actual"] = _predicted_vs_actual(target, joined)
-    if target.type is TargetType.BINARY and logged.num_rows:
-        estimate = EstimateAccumulator.count(
-            logged.column("prediction").to_numpy(),
-            calibration=calibration or Calibration.identity(),
-            threshold=float(target.threshold))
-        figures["estimated"] = estimate.metrics()
-    return figures
-
-
-def _predicted_vs_actual(target: Target, joined: pa.Table) -> dict[str, Any]:
-    """The mean prediction beside the mean outcome, over the rows with an actual: binary,
-    the mean positive-class probability and the share of positives; regression, the mean
-    prediction and the mean actual; multiclass, the mean probability of the predicted
-    class and the share predicted right. Means of exact sums, so the same rows in any
-    order give the same figures; rows of a missing prediction or actual are left out."""
-    if not joined.num_rows:
-        return {"rows": 0, "predicted": None, "actual": None}
+def _predicted_vs_actual(target: Target, joined: pa.Table) -> tuple[int, int, int]:
+    """The rows with both a prediction and an outcome, and the exact sums of each:
+    binary, the positive-class probability and the positive outcome (1/0);
+    regression, the prediction and the actual; multiclass, the predicted class's
+    probability and whether it was right. Exact sums, so the same rows in any order,
+    counted in any shares, give the same means."""
     predicted = joined.column("prediction").to_numpy().astype(np.float64)
     actual = joined.column("actual").combine_chunks()
     if target.type is TargetType.REGRESSION:
@@ -195,11 +315,7 @@ def _predicted_vs_actual(target: Target, joined: pa.Table) -> dict[str, Any]:
             False).to_numpy(zero_copy_only=False)
         outcome = np.where(coded < 0, np.nan, hit).astype(np.float64)
     kept = np.isfinite(predicted) & np.isfinite(outcome)
-    rows = int(kept.sum())
-    if not rows:
-        return {"rows": 0, "predicted": None, "actual": None}
-    return {"rows": rows, "predicted": to_float(exact_sum(predicted[kept])) / rows,
-            "actual": to_float(exact_sum(outcome[kept])) / rows}
+    return int(kept.sum()), exact_sum(predicted[kept]), exact_sum(outcome[kept])
 
 
 def _status(manifest: ModelManifest, current: Mapping[str, Any] | None,
@@ -212,24 +328,6 @@ def _status(manifest: ModelManifest, current: Mapping[str, Any] | None,
     status = accuracy_status(metric, value, holdout.get(metric), current["matched"])
     return {**status.to_json(), "metric": metric, "value": value,
             "holdout": holdout.get(metric)}
-
-
-def _over_time(manifest: ModelManifest, joined: pa.Table, logged: pa.Table, *,
-               calibration: Calibration | None, by: str) -> list[dict[str, Any]]:
-    def starts(table: pa.Table) -> pa.Array:
-        hours = table.column("hour")
-        return hours if by == "hour" else pc.floor_temporal(hours, unit="day")
-
-    if not logged.num_rows:
-        return []
-    logged_at, joined_at = starts(logged), starts(joined)
-    out = []
-    for start in sorted(set(logged_at.to_pylist())):
-        at = pa.scalar(start, logged_at.type)
-        figures = _figures(manifest, joined.filter(pc.equal(joined_at, at)),
-                           logged.filter(pc.equal(logged_at, at)), calibration)
-        out.append({"start": _iso(start), **figures})
-    return out
 
 
 def _calibration(baseline: Baseline | None) -> Calibration | None:

@@ -221,6 +221,73 @@ class MonitoringStore:
             found.table = table
         return found
 
+    def scan(self, deployment_id: str, kind: str, found: Records, *,
+             since: datetime | None = None, until: datetime | None = None,
+             columns: Sequence[str] | None = None) -> Iterator[pa.Table]:
+        """The records :meth:`read` returns, a row group at a time (a chunk's, for a
+        prediction log), so that a reader of millions of rows holds one group of them;
+        ``found`` gets the files read and the warnings (its table stays empty).
+
+        Raises:
+            ConnectorError: the store cannot be listed or opened.
+        """
+        _check_id(deployment_id, "deployment id")
+        if columns is not None:
+            columns = list(dict.fromkeys([*columns, "schema_version", "ts_start", "job_id"]))
+        encoded = [] if columns is None else [c for c in _FEW_VALUES if c in columns]
+        first = since.astimezone(UTC).date() if since else None
+        last = until.astimezone(UTC).date() if until else None
+        for day_dir in self._days(deployment_id, kind, since, until):
+            day = date.fromisoformat(posixpath.basename(day_dir)[5:])
+            inside = (first is None or day > first) and (last is None or day < last)
+            with ExitStack() as opened:
+                for path, source in self._open_day(day_dir, found, opened, encoded):
+                    present = source.schema_arrow.names
+                    wanted = None if columns is None else [c for c in columns if c in present]
+                    for group in range(source.num_row_groups):
+                        try:
+                            with self._errors("read the monitoring store"):
+                                table = check_schema(source.read_row_group(
+                                    group, columns=wanted), kind, columns)
+                        except (pa.ArrowException, ValueError, OSError) as exc:
+                            found.warnings.append(f"skipped {self._shown(path)} from row "
+                                                  f"group {group}: {_why(exc)}")
+                            break
+                        table = table.replace_schema_metadata(None)
+                        yield table if inside else _between(table, since, until)
+
+    def _open_day(self, day_dir: str, found: Records, opened: ExitStack,
+                  encoded: Sequence[str]) -> list[tuple[str, pq.ParquetFile]]:
+        """The live files of a day, opened (their footers read): not superseded by a
+        compaction, not unreadable (each of those a warning in ``found``)."""
+        with self._errors("list the monitoring store"):
+            names = sorted(self.fs.ls(day_dir, detail=False))
+        sources: dict[str, tuple[str, pq.ParquetFile]] = {}
+        superseded: set[str] = set()
+        for path in names:
+            base = posixpath.basename(path)
+            if base.startswith(("_", ".")) or not base.endswith(".parquet"):
+                continue
+            try:
+                with self._errors("read the monitoring store"):
+                    file = opened.enter_context(self.fs.open(path, "rb"))
+                    source = pq.ParquetFile(file, read_dictionary=encoded)
+            except (pa.ArrowException, ValueError, OSError) as exc:
+                found.warnings.append(f"skipped {self._shown(path)}: {_why(exc)}")
+                continue
+            sources[base] = (path, source)
+            meta = (source.schema_arrow.metadata or {}).get(SUPERSEDES)
+            if meta:
+                superseded.update(json.loads(meta))
+        live = []
+        for base, (path, source) in sources.items():
+            if base in superseded:
+                found.superseded.append(path)
+                continue
+            found.files += 1
+            live.append((path, source))
+        return live
+
     def _days(self, deployment_id: str, kind: str, since: datetime | None,
               until: datetime | None) -> list[str]:
         base = posixpath.join(self._deployment(deployment_id), f"kind={kind}")

@@ -95,6 +95,21 @@ def test_metrics_equal_sklearn_whenever_the_actuals_arrived(watched, workload, h
         "green", "yellow", "red"}
     assert doc["holdout"]["auc"] is not None  # the baseline scored its training sample
 
+    # counted a share of the ids at a time (spilled to disk by hash of the id), the same
+    # document, to the last digit, also hour by hour
+    import batch.monitoring.by_id as by_id
+
+    hourly = AccuracyRequest("acc", since=_EPOCH, until=datetime.now(UTC), by="hour")
+    whole = run_accuracy(hourly)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(by_id, "ROWS_PER_SHARE", 7_000)
+        shared = run_accuracy(hourly)
+        assert {k: v for k, v in shared.items() if k != "over_time"} == {
+            k: v for k, v in whole.items() if k != "over_time"}
+        assert shared["over_time"] == whole["over_time"] and len(whole["over_time"]) >= 1
+        assert {k: v for k, v in whole.items() if k not in ("over_time", "window")} == {
+            k: v for k, v in doc.items() if k not in ("over_time", "window")}
+
 
 def test_the_accuracy_command_prints_a_table_and_json(watched, workload, home, tmp_path,
                                                       batchpred, truth) -> None:  # type: ignore[no-untyped-def]
