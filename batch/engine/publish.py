@@ -30,6 +30,7 @@ from batch.monitoring.records import (
 )
 from batch.monitoring.stage import open_store, settings_of
 from batch.monitoring.stats import ChunkStats
+from batch.scoring.prediction_log import BUCKET_COLUMN
 
 if TYPE_CHECKING:
     from batch.engine.attempt import Attempt
@@ -138,7 +139,9 @@ def _publish_logs(run: Attempt, store: MonitoringStore, chunks: list[ChunkRecord
         with DuplicateIds(run.store.path(job_id) / "duplicate-ids") as seen:
             for chunk in chunks:
                 log = _log(run, chunk)
-                seen.add(log.column("association_id"), log.column("row"))
+                keys = log.column(BUCKET_COLUMN) if BUCKET_COLUMN in log.schema.names \
+                    else None  # hashed in the worker (a log staged by an older version: not)
+                seen.add(log.column("association_id"), log.column("row"), keys)
             return seen.count(examples=False).rows
 
     with ThreadPoolExecutor(max_workers=max(1, min(len(logs) + 1, os.cpu_count() or 1))

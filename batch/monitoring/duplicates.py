@@ -17,13 +17,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from batch.monitoring.actuals import EXAMPLES
-from batch.monitoring.by_id import bucket_of, split_by_bucket
+from batch.monitoring.by_id import split_by_bucket
+from batch.scoring.prediction_log import ID_BUCKETS, bucket_of
 
-BUCKETS = 64
+BUCKETS = ID_BUCKETS
 _SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("seq", pa.int64())])
 
 
@@ -64,11 +66,14 @@ class DuplicateIds:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    def add(self, ids: pa.Array, seqs: pa.Array) -> None:
-        """Keep the ids (strings, no nulls) of the rows ``seqs`` (0-based, ascending)."""
+    def add(self, ids: pa.Array, seqs: pa.Array, keys: pa.Array | None = None) -> None:
+        """Keep the ids (strings, no nulls) of the rows ``seqs`` (0-based, ascending);
+        ``keys``: their buckets, when already hashed (:func:`bucket_of`, as many
+        buckets as this has)."""
         if not len(ids):
             return
-        keys = bucket_of(ids, self._buckets)
+        keys = bucket_of(ids, self._buckets) if keys is None else \
+            keys.to_numpy(zero_copy_only=False).astype(np.int64)
         batch = pa.record_batch([ids, seqs], schema=_SCHEMA)
         for bucket, rows in split_by_bucket(batch, keys, self._buckets):
             self._writer(bucket).write_batch(rows)

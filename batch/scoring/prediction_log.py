@@ -14,6 +14,9 @@ import pyarrow.compute as pc
 from batch.errors import SchemaError
 from batch.models.manifest import ModelManifest, TargetType
 
+ID_BUCKETS = 64  # hash buckets of association ids (what repeated ids are counted in)
+BUCKET_COLUMN = "id_bucket"  # a champion's log: each id's bucket, hashed in the worker
+
 LOG_SCHEMA = pa.schema([
     pa.field("association_id", pa.string(), nullable=False),
     pa.field("row", pa.int64(), nullable=False),  # in the chunk
@@ -21,6 +24,17 @@ LOG_SCHEMA = pa.schema([
     pa.field("label", pa.string()),
     pa.field("probabilities", pa.list_(pa.float64())),
 ])
+
+
+def bucket_of(ids: pa.Array | pa.ChunkedArray, buckets: int) -> np.ndarray:
+    """The bucket (``0 <= b < buckets``) of each id (text, no nulls): a hash of the
+    text, so the same id falls in the same bucket whatever table it comes from."""
+    import pandas as pd
+
+    # categorize=False: ids are mostly distinct (measured: 34 ms, not 144, per 200k ids)
+    keys = pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object),
+                              categorize=False)
+    return (keys % np.uint64(buckets)).astype(np.int64)
 
 
 def check_association_column(schema: pa.Schema, column: str, *, source: str = "input") -> None:
@@ -32,11 +46,13 @@ def check_association_column(schema: pa.Schema, column: str, *, source: str = "i
 
 
 def prediction_log(batch: pa.RecordBatch, scored: pa.RecordBatch, manifest: ModelManifest,
-                   column: str | None) -> pa.RecordBatch:
+                   column: str | None, *, buckets: int | None = None) -> pa.RecordBatch:
     """The rows of ``scored`` (the output of ``batch``) that have a prediction, with the
     id in ``batch``'s ``column`` (None: ``#<row in the chunk>``, for a challenger log
     with no association id): regression value, binary positive-class probability or
-    multiclass predicted-class probability, the label and the class probabilities.
+    multiclass predicted-class probability, the label and the class probabilities;
+    with ``buckets``, also each id's bucket (:data:`BUCKET_COLUMN`), hashed here in
+    the worker rather than by the job's process when it counts repeated ids.
 
     Raises:
         SchemaError: ``batch`` has no such column.
@@ -56,10 +72,10 @@ def prediction_log(batch: pa.RecordBatch, scored: pa.RecordBatch, manifest: Mode
     rows = pc.indices_nonzero(keep)
     if target.type is TargetType.REGRESSION:
         values = predicted.take(rows)
-        return pa.RecordBatch.from_arrays(
+        return _with_buckets(pa.RecordBatch.from_arrays(
             [ids.take(rows), pc.cast(rows, pa.int64()), values,
              pa.nulls(len(rows), pa.string()), pa.nulls(len(rows), pa.list_(pa.float64()))],
-            schema=LOG_SCHEMA)
+            schema=LOG_SCHEMA), buckets)
     probs = np.column_stack([
         scored.column(f"{name}_{label}_PREDICTION").take(rows).to_numpy(zero_copy_only=False)
         for label in target.classes]) if len(rows) else np.empty((0, len(target.classes)))
@@ -71,6 +87,14 @@ def prediction_log(batch: pa.RecordBatch, scored: pa.RecordBatch, manifest: Mode
     k = len(target.classes)
     offsets = pa.array(np.arange(0, len(rows) * k + 1, k, dtype=np.int32))
     lists = pa.ListArray.from_arrays(offsets, pa.array(probs.reshape(-1), pa.float64()))
-    return pa.RecordBatch.from_arrays(
+    return _with_buckets(pa.RecordBatch.from_arrays(
         [ids.take(rows), pc.cast(rows, pa.int64()), pa.array(value, pa.float64()),
-         labels, lists], schema=LOG_SCHEMA)
+         labels, lists], schema=LOG_SCHEMA), buckets)
+
+
+def _with_buckets(log: pa.RecordBatch, buckets: int | None) -> pa.RecordBatch:
+    if buckets is None:
+        return log
+    keys = bucket_of(log.column("association_id"), buckets) if log.num_rows else \
+        np.zeros(0, dtype=np.int64)
+    return log.append_column(BUCKET_COLUMN, pa.array(keys.astype(np.int8)))

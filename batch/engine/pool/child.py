@@ -24,7 +24,7 @@ from batch.models.package import ModelPackage
 from batch.scoring.chunk import score_rows
 from batch.scoring.columns import STATUS_COLUMN, ScoringOptions, failed_mask
 from batch.scoring.features import coerce_features
-from batch.scoring.prediction_log import prediction_log
+from batch.scoring.prediction_log import ID_BUCKETS, prediction_log
 
 if TYPE_CHECKING:
     from batch.monitoring.baseline import Baseline
@@ -122,7 +122,8 @@ def run_chunk(job: ChunkJob, chunk: pa.RecordBatch | Part | bytes) -> ChunkResul
                 quarantine = job.quarantine_encoder(quarantine)
     logged = None
     if job.log:
-        logged = prediction_log(chunk, out, job.package.manifest, job.association_id)
+        logged = prediction_log(chunk, out, job.package.manifest, job.association_id,
+                                buckets=None if job.association_id is None else ID_BUCKETS)
     challengers = tuple(_challenger(job, package, chunk, cache, fast=fast)
                         for package, fast in job.challengers)
     encoded = job.encoder(out) if job.encoder is not None else None
