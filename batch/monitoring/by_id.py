@@ -69,10 +69,11 @@ class IdBuckets:
 
     def add(self, side: str, table: pa.Table) -> None:
         """Keep ``table``'s rows (its schema the same on every call of a side)."""
+        schema = self._schemas.setdefault(side, table.schema)
         if not table.num_rows:
-            self._schemas.setdefault(side, table.schema)
             return
-        self._schemas.setdefault(side, table.schema)
+        if table.schema != schema:  # e.g. a file that kept other nullability flags
+            table = table.cast(schema)
         if self._folder is None:
             self._held[side].append(table)
             self._held_rows += table.num_rows

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 
 from batch.deployments import DeploymentRegistry
 from batch.models.manifest import Target, TargetType
-from batch.monitoring.accuracy import accumulate
+from batch.monitoring.accuracy import Accumulator, accumulate
 from batch.monitoring.accuracy_stage import (
     ACTUAL,
     LOGGED,
@@ -50,8 +50,10 @@ from batch.monitoring.accuracy_stage import (
     window_of,
     with_actuals,
 )
+from batch.monitoring.by_id import IdBuckets
 from batch.monitoring.metrics import METRICS, PRIMARY_METRIC
 from batch.monitoring.stage import open_store, settings_of
+from batch.monitoring.store import Records
 
 DOCUMENT_VERSION = 1
 MIN_BUCKET_ROWS = 30  # matched rows an hour needs to take part in the paired difference
@@ -82,31 +84,50 @@ def run_challengers(request: ChallengersRequest, registry: DeploymentRegistry | 
     store = open_store(settings_of(request.deployment, registry), request.store,
                        request.store_options, registry)
     since, until = window_of(request.since, request.until)
-    logged = store.read(request.deployment, "predictions", since=since, until=until,
-                        columns=(*LOGGED, "row"))
     health = store.read(request.deployment, "health", since=since, until=until)
-    actuals = latest_actuals(store.read(request.deployment, "actuals", columns=ACTUAL).table)
-    table = logged.table
-    champion = _of(table, "champion")
     names = {c.package_digest: c.id for c in deployment.challengers}
     metric = PRIMARY_METRIC[target.type]
+    read = Records(pa.table({}))
+    compared: dict[str, _Comparison] = {}
+    champion_rows = 0
+    # a share of the ids at a time: a challenger's rows have the champion's ids
+    with IdBuckets(("logged", "actuals")) as shares:
+        for table in store.scan(request.deployment, "predictions", read, since=since,
+                                until=until, columns=(*LOGGED, "row")):
+            shares.add("logged", table)
+        for table in store.scan(request.deployment, "actuals", Records(pa.table({})),
+                                columns=ACTUAL):
+            shares.add("actuals", table)
+        for share in shares:
+            logged, actuals = share["logged"], share["actuals"]
+            if logged is None or not logged.num_rows:
+                continue
+            latest = latest_actuals(actuals) if actuals is not None else None
+            champion = _of(logged, "champion")
+            champion_rows += champion.num_rows
+            found = _of(logged, "challenger")
+            models = pc.unique(found.column("model_id"))
+            if pa.types.is_dictionary(models.type):
+                models = models.dictionary_decode()
+            for digest in models.to_pylist():
+                theirs = found.filter(pc.equal(found.column("model_id"), digest))
+                compared.setdefault(digest, _Comparison()).add(
+                    target, champion, theirs, latest)
     doc: dict[str, Any] = {
         "document_version": DOCUMENT_VERSION, "kind": "challengers",
         "deployment": request.deployment,
         "window": {"since": _iso(since), "until": _iso(until)},
         "champion": deployment.package_digest, "primary_metric": metric,
-        "champion_rows": champion.num_rows,
-        "warnings": [*logged.warnings, *health.warnings],
+        "champion_rows": champion_rows,
+        "warnings": [*read.warnings, *health.warnings],
     }
-    found = _of(table, "challenger")
-    digests = sorted(set(found.column("model_id").to_pylist())) if found.num_rows else []
     champion_p95 = _p95(health.table, "champion", None)
     doc["champion_latency_p95_s"] = champion_p95
     doc["challengers"] = [
-        _compare(target, champion, found.filter(pc.equal(found.column("model_id"), digest)),
-                 actuals, latency=(champion_p95, _p95(health.table, "challenger", digest)),
-                 name=names.get(digest, "(removed)"), digest=digest)
-        for digest in digests]
+        compared[digest].result(target, latency=(champion_p95, _p95(
+            health.table, "challenger", digest)), name=names.get(digest, "(removed)"),
+            digest=digest)
+        for digest in sorted(compared)]
     # a removed (or promoted) challenger's rows still compare, but cannot be promoted
     current = [c for c in doc["challengers"] if c["model_id"] in names]
     doc["status"] = challengers_status(current, metric,
@@ -171,34 +192,85 @@ def _of(table: pa.Table, role: str) -> pa.Table:
     return table.filter(pc.equal(table.column("role"), role))
 
 
-def _compare(target: Target, champion: pa.Table, challenger: pa.Table, actuals: pa.Table, *,
-             latency: tuple[float | None, float | None], name: str, digest: str
-             ) -> dict[str, Any]:
-    pairs = _paired(champion, challenger)
-    out: dict[str, Any] = {"id": name, "model_id": digest, "rows": pairs.num_rows}
-    a = pairs.column("prediction").to_numpy()
-    b = pairs.column("challenger_prediction").to_numpy()
-    diff = b - a
-    out["difference"] = _distribution(diff)
-    if target.type is not TargetType.REGRESSION and pairs.num_rows:
-        same = pc.equal(pairs.column("label"), pairs.column("challenger_label"))
-        out["agreement"] = float(pc.mean(pc.cast(same, pa.float64())).as_py())
-    else:
-        out["agreement"] = None
-    matched = with_actuals(pairs, actuals)
-    out["matched"] = matched.num_rows
-    metric = PRIMARY_METRIC[target.type]
-    if matched.num_rows:
-        out["champion_metrics"] = _metrics(target, matched, "")
-        out["challenger_metrics"] = _metrics(target, matched, "challenger_")
-    else:
-        out["champion_metrics"], out["challenger_metrics"] = {}, {}
-    out["paired"] = _paired_difference(target, matched, metric)
-    champion_p95, mine = latency
-    ratio = mine / champion_p95 if mine is not None and champion_p95 else None
-    out["latency_p95_s"], out["latency_ratio"] = mine, ratio
-    out["recommendation"] = _recommend(out["paired"], ratio)
-    return out
+@dataclass
+class _Comparison:
+    """One challenger against the champion, counted a share of the rows at a time: the
+    differences (kept, 8 bytes a row, for their percentiles), the label agreement,
+    and the accuracy accumulators of both models on the matched rows, overall and
+    per hour of the prediction (which merge exactly)."""
+
+    rows: int = 0
+    differences: list[np.ndarray] = field(default_factory=list)
+    agreed: int = 0
+    compared: int = 0
+    matched: int = 0
+    both: tuple[Accumulator, Accumulator] | None = None
+    hours: dict[datetime, tuple[int, Accumulator, Accumulator]] = field(default_factory=dict)
+
+    def add(self, target: Target, champion: pa.Table, challenger: pa.Table,
+            actuals: pa.Table | None) -> None:
+        pairs = _paired(champion, challenger)
+        self.rows += pairs.num_rows
+        if not pairs.num_rows:
+            return
+        a = pairs.column("prediction").to_numpy()
+        b = pairs.column("challenger_prediction").to_numpy()
+        self.differences.append(b - a)
+        if target.type is not TargetType.REGRESSION:
+            same = pc.equal(pairs.column("label"), pairs.column("challenger_label"))
+            self.agreed += int(pc.sum(same).as_py() or 0)
+            self.compared += len(same) - same.null_count
+        if actuals is None or not actuals.num_rows:
+            return
+        matched = with_actuals(pairs, actuals)
+        self.matched += matched.num_rows
+        if not matched.num_rows:
+            return
+        self.both = _merged_pair(self.both, _counted(target, matched))
+        hours = pc.unique(matched.column("hour"))
+        if pa.types.is_dictionary(hours.type):
+            hours = hours.dictionary_decode()
+        for hour in hours.to_pylist():
+            rows = matched.filter(pc.equal(matched.column("hour"), pa.scalar(hour, hours.type)))
+            mine = _counted(target, rows)
+            if hour in self.hours:
+                n, champion_acc, challenger_acc = self.hours[hour]
+                mine = _merged_pair((champion_acc, challenger_acc), mine)
+                self.hours[hour] = (n + rows.num_rows, *mine)
+            else:
+                self.hours[hour] = (rows.num_rows, *mine)
+
+    def result(self, target: Target, *, latency: tuple[float | None, float | None],
+               name: str, digest: str) -> dict[str, Any]:
+        metric = PRIMARY_METRIC[target.type]
+        out: dict[str, Any] = {"id": name, "model_id": digest, "rows": self.rows}
+        diff = np.concatenate(self.differences) if self.differences else np.zeros(0)
+        out["difference"] = _distribution(diff)
+        out["agreement"] = self.agreed / self.compared if self.compared else None
+        out["matched"] = self.matched
+        if self.both is not None:
+            out["champion_metrics"] = self.both[0].metrics()
+            out["challenger_metrics"] = self.both[1].metrics()
+        else:
+            out["champion_metrics"], out["challenger_metrics"] = {}, {}
+        out["paired"] = _paired_difference(self.hours, metric)
+        champion_p95, mine = latency
+        ratio = mine / champion_p95 if mine is not None and champion_p95 else None
+        out["latency_p95_s"], out["latency_ratio"] = mine, ratio
+        out["recommendation"] = _recommend(out["paired"], ratio)
+        return out
+
+
+def _counted(target: Target, rows: pa.Table) -> tuple[Accumulator, Accumulator]:
+    """The champion's and the challenger's accumulators of matched rows."""
+    return _accumulated(target, rows, ""), _accumulated(target, rows, "challenger_")
+
+
+def _merged_pair(a: tuple[Accumulator, Accumulator] | None,
+                 b: tuple[Accumulator, Accumulator]) -> tuple[Accumulator, Accumulator]:
+    if a is None:
+        return b
+    return a[0].merge(b[0]), a[1].merge(b[1])  # type: ignore[arg-type]
 
 
 def _paired(champion: pa.Table, challenger: pa.Table) -> pa.Table:
@@ -233,26 +305,24 @@ def _paired(champion: pa.Table, challenger: pa.Table) -> pa.Table:
         "challenger_probabilities": theirs.column("probabilities")})
 
 
-def _metrics(target: Target, rows: pa.Table, prefix: str) -> dict[str, float | None]:
+def _accumulated(target: Target, rows: pa.Table, prefix: str) -> Accumulator:
     return accumulate(target, actual=rows.column("actual").combine_chunks(),
                       prediction=rows.column(f"{prefix}prediction").to_numpy(),
-                      probabilities=rows.column(f"{prefix}probabilities").combine_chunks()
-                      ).metrics()
+                      probabilities=rows.column(f"{prefix}probabilities").combine_chunks())
 
 
-def _paired_difference(target: Target, matched: pa.Table, metric: str) -> dict[str, Any]:
+def _paired_difference(hours: Mapping[datetime, tuple[int, Accumulator, Accumulator]],
+                       metric: str) -> dict[str, Any]:
     """The primary metric's per-hour difference (positive: the challenger is better),
     its mean and 95% t-interval over the hours with enough matched rows."""
     better_high = METRICS[metric].higher_is_better
-    hours = sorted(set(matched.column("hour").to_pylist())) if matched.num_rows else []
     diffs = []
-    for hour in hours:
-        rows = matched.filter(pc.equal(matched.column("hour"),
-                                       pa.scalar(hour, matched.schema.field("hour").type)))
-        if rows.num_rows < MIN_BUCKET_ROWS:
+    for hour in sorted(hours):
+        n, champion, challenger = hours[hour]
+        if n < MIN_BUCKET_ROWS:
             continue
-        mine = _metrics(target, rows, "").get(metric)
-        theirs = _metrics(target, rows, "challenger_").get(metric)
+        mine = champion.metrics().get(metric)
+        theirs = challenger.metrics().get(metric)
         if mine is None or theirs is None:
             continue
         diffs.append(theirs - mine if better_high else mine - theirs)

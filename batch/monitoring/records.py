@@ -295,6 +295,7 @@ def check_schema(table: pa.Table, kind: str, columns: Sequence[str] | None = Non
     table = table.select(schema.names)
     # a dictionary-encoded column of the right values stays encoded
     kept = pa.schema([
-        table.schema.field(f.name) if pa.types.is_dictionary(table.schema.field(f.name).type)
+        f.with_type(table.schema.field(f.name).type)
+        if pa.types.is_dictionary(table.schema.field(f.name).type)
         and table.schema.field(f.name).type.value_type == f.type else f for f in schema])
     return table.cast(kept)

@@ -122,6 +122,17 @@ def test_the_comparison_matches_independent_figures(world) -> None:  # type: ign
     assert c["latency_ratio"] == pytest.approx(1.3)
     assert c["recommendation"]["action"] == "promote"
 
+    # counted a share of the ids at a time (spilled by hash of the id), the same figures
+    import batch.monitoring.by_id as by_id
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(by_id, "ROWS_PER_SHARE", ROWS // 3)
+        (shared,) = run_challengers(request, registry)["challengers"]
+    spread = {k: shared["difference"].pop(k) for k in ("mean", "mean_abs", "rms")}
+    for key, value in spread.items():  # float means of the same values, in another order
+        assert value == pytest.approx(c["difference"].pop(key), abs=1e-12)
+    assert shared == c
+
 
 def test_a_slow_challenger_is_not_promoted(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     registry, request, *_ = world
