@@ -22,7 +22,7 @@ from batch.engine.spec import JobSpec
 from batch.errors import ConfigError, validation_message
 from batch.scoring.humility import HumilityRule
 from batch.settings import home_dir
-from connectors.atomic_file import write_atomic
+from connectors.atomic_file import open_atomic, write_atomic
 
 if TYPE_CHECKING:
     from batch.monitoring.stats import ChunkStats
@@ -148,10 +148,9 @@ class JobStore:
         """Keep chunk ``index``'s prediction log (of challenger ``model``, else the
         champion's), before its manifest line is written: a chunk scored again replaces
         it."""
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_file(sink, log.schema) as writer:
+        with open_atomic(self._log(job_id, index, model)) as sink, \
+                pa.ipc.new_file(sink, log.schema) as writer:  # straight to the file
             writer.write_batch(log)
-        write_atomic(self._log(job_id, index, model), sink.getvalue().to_pybytes())
 
     def log(self, job_id: str, index: int, *, model: str | None = None) -> pa.RecordBatch:
         """Chunk ``index``'s prediction log (of challenger ``model``).

@@ -90,7 +90,8 @@ PREDICTIONS_SCHEMA = pa.schema([
     # predicted class's probability
     pa.field("prediction", pa.float64(), nullable=False),
     pa.field("label", pa.string()),  # classification: the predicted class
-    pa.field("probabilities", pa.list_(pa.float64())),  # classification: in class order
+    # multiclass: in class order (binary: null, its positive class's is the prediction)
+    pa.field("probabilities", pa.list_(pa.float64())),
 ])
 # one row per actual outcome uploaded: job_id is the upload's id, chunk_index its chunk,
 # ts_start / ts_end / hour when it was received (model_id and role are empty)

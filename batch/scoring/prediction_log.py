@@ -22,7 +22,7 @@ LOG_SCHEMA = pa.schema([
     pa.field("row", pa.int64(), nullable=False),  # in the chunk
     pa.field("prediction", pa.float64(), nullable=False),
     pa.field("label", pa.string()),
-    pa.field("probabilities", pa.list_(pa.float64())),
+    pa.field("probabilities", pa.list_(pa.float64())),  # multiclass only
 ])
 
 
@@ -50,7 +50,8 @@ def prediction_log(batch: pa.RecordBatch, scored: pa.RecordBatch, manifest: Mode
     """The rows of ``scored`` (the output of ``batch``) that have a prediction, with the
     id in ``batch``'s ``column`` (None: ``#<row in the chunk>``, for a challenger log
     with no association id): regression value, binary positive-class probability or
-    multiclass predicted-class probability, the label and the class probabilities;
+    multiclass predicted-class probability, the label and (multiclass) the class
+    probabilities;
     with ``buckets``, also each id's bucket (:data:`BUCKET_COLUMN`), hashed here in
     the worker rather than by the job's process when it counts repeated ids.
 
@@ -76,14 +77,16 @@ def prediction_log(batch: pa.RecordBatch, scored: pa.RecordBatch, manifest: Mode
             [ids.take(rows), pc.cast(rows, pa.int64()), values,
              pa.nulls(len(rows), pa.string()), pa.nulls(len(rows), pa.list_(pa.float64()))],
             schema=LOG_SCHEMA), buckets)
+    labels = predicted.take(rows)
+    if target.type is TargetType.BINARY:  # the positive class's probability says it all
+        positive = scored.column(f"{name}_{target.positive}_PREDICTION").take(rows)
+        return _with_buckets(pa.RecordBatch.from_arrays(
+            [ids.take(rows), pc.cast(rows, pa.int64()), pc.cast(positive, pa.float64()),
+             labels, pa.nulls(len(rows), pa.list_(pa.float64()))], schema=LOG_SCHEMA), buckets)
     probs = np.column_stack([
         scored.column(f"{name}_{label}_PREDICTION").take(rows).to_numpy(zero_copy_only=False)
         for label in target.classes]) if len(rows) else np.empty((0, len(target.classes)))
-    labels = predicted.take(rows)
-    if target.type is TargetType.BINARY:
-        value = probs[:, list(target.classes).index(str(target.positive))]
-    else:
-        value = probs.max(axis=1) if len(rows) else np.empty(0)
+    value = probs.max(axis=1) if len(rows) else np.empty(0)
     k = len(target.classes)
     offsets = pa.array(np.arange(0, len(rows) * k + 1, k, dtype=np.int32))
     lists = pa.ListArray.from_arrays(offsets, pa.array(probs.reshape(-1), pa.float64()))
