@@ -236,14 +236,14 @@ def monitor_drift_command(deployment: str, *, window: str, against: str, store: 
     click.echo(f"drift of {deployment}: {status['colour']} ({status['rule']}); "
                f"{result['rows']:,} rows" + ("; alert raised" if result["alert"] else ""))
     for stage, found in result["stages"].items():
-        if stage == "challengers":
-            said = ", ".join(f"{c['id']} {c['recommendation']['action']}"
-                             for c in found["challengers"]) or found["empty"]
-            click.echo(f"challengers of {deployment}: {said}")
-        elif stage != "drift":
-            click.echo(f"{stage} of {deployment}: {found['status']['colour']} "
-                       f"({found['status']['rule']})"
-                       + ("; alert raised" if found["alert"] else ""))
+        if stage == "drift":
+            continue
+        # the comparison also names each challenger's recommendation
+        advice = ", ".join(f"{c['id']} {c['recommendation']['action']}"
+                           for c in found.get("challengers") or ())
+        click.echo(f"{stage} of {deployment}: {found['status']['colour']} "
+                   f"({found['status']['rule']})" + (f"; {advice}" if advice else "")
+                   + ("; alert raised" if found["alert"] else ""))
     for stage, why in result["left_out"].items():
         click.echo(f"{stage} left out: {why}")
 

@@ -130,7 +130,8 @@ def report(deployment: str, output: Path, parts: tuple[str, ...], **kw: Any) -> 
     write_atomic(output, render_report(doc, documents))
     said = [f"drift status {doc['status']['colour']}"]
     said += [f"{stage} {found['status']['colour']}" for stage, found in (
-        ("accuracy", documents.accuracy), ("health", documents.health)) if found is not None]
+        ("accuracy", documents.accuracy), ("challengers", documents.challengers),
+        ("health", documents.health)) if found is not None]
     left = f"; left out: {', '.join(documents.left_out)}" if documents.left_out else ""
     click.echo(f"wrote {output} ({', '.join(said)}{left})")
 

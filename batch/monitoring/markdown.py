@@ -110,8 +110,9 @@ def health_summary(doc: Mapping[str, Any]) -> Summary:
 
 
 def challengers_summary(doc: Mapping[str, Any]) -> Summary:
-    metric, window = doc["primary_metric"], doc["window"]
-    lines = [f"# Challengers of {doc['deployment']}", "",
+    metric, window, status = doc["primary_metric"], doc["window"], doc["status"]
+    lines = [f"# Challengers of {doc['deployment']}: **{status['colour'].upper()}**", "",
+             status["rule"], "",
              f"Window {window['since']} .. {window['until']}; champion "
              f"{doc['champion'][:12]} ({doc['champion_rows']:,} rows).", "",
              f"| challenger | rows | paired {metric} (95%) | recommendation |",

@@ -17,7 +17,11 @@ import pytest
 
 from batch.deployments import DeploymentRegistry
 from batch.monitoring.accuracy_stage import AccuracyRequest, run_accuracy
-from batch.monitoring.challengers import ChallengersRequest, run_challengers
+from batch.monitoring.challengers import (
+    ChallengersRequest,
+    challengers_status,
+    run_challengers,
+)
 from batch.monitoring.health import health_document
 from batch.monitoring.html import Documents, render_report
 from batch.monitoring.markdown import summary_of
@@ -280,6 +284,15 @@ def test_every_stage_has_a_markdown_summary(world) -> None:  # type: ignore[no-u
     assert {r["source"] for r in found["health"].rows} == {"batch", "realtime",
                                                           "consumer <crm>"}
     assert found["challengers"].rows[0]["model"] == "c" * 64
+    comparison = docs["challengers"]
+    heading, _, rule = found["challengers"].markdown.splitlines()[:3]
+    assert heading == "# Challengers of rpt: **GREY**"  # its challenger is none of rpt's
+    assert rule == comparison["status"]["rule"]
+    # as if it were rpt's: better on every hour, so yellow, and the rule names it
+    current = challengers_status(comparison["challengers"], comparison["primary_metric"])
+    heading, _, rule = summary_of({**comparison, "status": current}).markdown.splitlines()[:3]
+    assert heading == "# Challengers of rpt: **YELLOW**"
+    assert rule.startswith("challenger '(removed)' is better on AUC")
     with pytest.raises(ValueError, match="no summary"):
         summary_of({"kind": "nope"})
 
