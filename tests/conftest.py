@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+import resolve_check
 from batchpred_cli import Batchpred
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -37,6 +38,17 @@ CATEGORICAL = ("purpose",)
 FEATURES = NUMERIC + CATEGORICAL
 PURPOSES = ("car", "home", "education", "travel")
 TRAIN_ROWS = 3000
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The slow network check of ``test_project`` starts now, if it is selected, and runs
+    while the other tests do (see :mod:`resolve_check`)."""
+    if not session.config.option.collectonly:
+        resolve_check.start_if_selected(item.name for item in session.items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    resolve_check.stop()  # started, but its test did not run
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,3 +331,9 @@ def home(tmp_path: Path) -> Path:
 def batchpred(home: Path) -> Batchpred:
     """The installed ``batchpred`` console script, run in a subprocess with ``home``."""
     return Batchpred(home)
+
+
+@pytest.fixture
+def batchpred_here(home: Path) -> Batchpred:
+    """``batchpred`` in this process with ``home`` (see :func:`batchpred_cli.invoke`)."""
+    return Batchpred(home, in_process=True)

@@ -1,4 +1,5 @@
-"""The monitoring store on S3 (moto's server): a job publishes there, the stages read it."""
+"""The monitoring store on S3 (moto's server): a job publishes there, the stages read it
+(the commands run in this process; their scoring workers are processes all the same)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 import joblib
 import pyarrow.csv as pcsv
 import pytest
+from batchpred_cli import Batchpred
 
 from batch.cli.sample_data import TARGET, credit_table, train_model
 from batch.models.builder import PackageSpec, create_package, training_table
@@ -18,6 +20,12 @@ from connectors.storage import StorageOptions
 
 if TYPE_CHECKING:
     from conftest import S3  # the fixture's type; several conftest modules exist
+
+
+@pytest.fixture
+def batchpred(home: Path) -> Batchpred:
+    """The commands in this process: these tests are of what they print and store."""
+    return Batchpred(home, in_process=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,11 @@
-"""``batchpred score`` from S3 to S3 (moto's server), in subprocesses, with ``kill -9``.
+"""``batchpred score`` from S3 to S3 (moto's server), with ``kill -9``.
 
 The input is split into byte ranges that the scoring workers fetch from S3
 themselves, so the storage options must reach those processes. The output is
 one object: it must not appear before the job ends, and a killed job resumed
 with ``--resume`` must publish the same bytes as a run that was never killed.
+The killed job is the installed script's process tree; the clean run and the
+resume run the command in this process (their workers are processes all the same).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def score_args(workload: Workload, s3: S3 | None, source: str, target: str, job:
 
 
 def cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    return batchpred_cli.run(*args, home=home)  # AWS_* dummies from the s3 fixture
+    return batchpred_cli.invoke(*args, home=home)  # AWS_* dummies from the s3 fixture
 
 
 def manifest_lines(home: Path, job: str) -> int:

@@ -27,7 +27,7 @@ for _name in [k for k in os.environ if k.startswith("PREFECT_")]:
 import flows  # noqa: E402,F401  (before prefect: applies the embedded default)
 
 # isort: split
-from flow_support import SCORE_ROWS, Credit  # noqa: E402
+from flow_support import SCORE_ROWS, Credit, seed  # noqa: E402
 from prefect.settings import PREFECT_API_URL  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
@@ -93,13 +93,7 @@ def migrated_db(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture
 def seed_home(migrated_db: Path) -> Callable[[Path], Path]:
     """``seed_home(home)``: give a batchpred home the migrated Prefect database."""
-
-    def seed(home: Path) -> Path:
-        (home / "prefect").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(migrated_db, home / "prefect" / "prefect.db")
-        return home
-
-    return seed
+    return lambda home: seed(home, migrated_db)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow.csv as pcsv
 from batchpred_cli import command as batchpred
 from batchpred_cli import environment as clean_env
 from processes import api_servers, wait_until_gone
@@ -50,6 +51,8 @@ def test_temporary_servers_stop_on_success_failure_and_kill(
         assert "scored 5,000 rows (0 failed) in" in out  # the same summary line as before
         assert "Beginning flow run" in err and "for flow 'batch-score'" in err
         assert (tmp_path / "q" / "prefect" / "prefect.db").exists()  # under the home
+        scored = pcsv.read_csv(tmp_path / "q" / "quickstart" / "predictions.csv")
+        assert scored.column("loan_id").to_pylist() == list(range(1, 5001))  # in order
         assert not api_servers(quickstart.pid)
     finally:
         for proc in (quickstart, failing, holder):

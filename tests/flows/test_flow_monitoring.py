@@ -300,7 +300,7 @@ def test_a_stage_that_fails_does_not_stop_the_others(credit, home: Path, hook: H
     assert [a["stage"] for a in hook.received] == ["health"]
 
 
-def test_the_command_prints_a_line_per_stage(watched) -> None:  # type: ignore[no-untyped-def]
+def test_the_command_prints_a_line_per_stage(watched, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from click.testing import CliRunner
 
     from flows.cli import cli
@@ -313,3 +313,15 @@ def test_the_command_prints_a_line_per_stage(watched) -> None:  # type: ignore[n
     assert lines[1].startswith("accuracy of watched: grey (")
     assert lines[2].startswith("health of watched: green (")
     assert lines[3].startswith("challengers left out: no challengers")
+    digest = _challenger("watched", tmp_path)
+    res = CliRunner().invoke(cli, ["monitor-drift", "watched", "--accuracy-window", "7d"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[2] == (  # none scored yet: grey, and no alert
+        "challengers of watched: grey (no predictions of the current challengers in the "
+        "window)")
+    _hours_of_rivals("watched", digest)
+    res = CliRunner().invoke(cli, ["monitor-drift", "watched", "--accuracy-window", "7d"])
+    assert res.exit_code == 0, res.output
+    line = res.stdout.splitlines()[2]
+    assert line.startswith("challengers of watched: yellow (challenger 'c1' is better on AUC")
+    assert line.endswith("; c1 promote; alert raised"), line

@@ -18,7 +18,7 @@ from batchpred_cli import command as batchpred
 from batchpred_cli import environment as clean_env
 from batchpred_cli import run as run_cli
 from click.testing import CliRunner
-from flow_support import SCORE_ROWS, Credit
+from flow_support import SCORE_ROWS, Credit, seed
 from packaging.version import Version
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
@@ -56,10 +56,11 @@ def _started(home: Path, process: subprocess.Popen[bytes], log: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    """A worker with no Prefect API configured: it starts a server with the scheduler."""
+def worker(tmp_path_factory: pytest.TempPathFactory, migrated_db: Path) -> Iterator[Worker]:
+    """A worker with no Prefect API configured: it starts a server with the scheduler (on
+    a copy of the harness's migrated database: no migration first)."""
     root = tmp_path_factory.mktemp("worker")
-    home, log = root / "home", root / "worker.log"
+    home, log = seed(root / "home", migrated_db), root / "worker.log"
     with log.open("wb") as out:
         process = subprocess.Popen(batchpred("worker", "--poll", "0.5", "--refresh", "1"),
                                    env=clean_env(home), stdout=out, stderr=subprocess.STDOUT)

@@ -1,10 +1,20 @@
-"""``batchpred baseline`` and the baseline ``package create`` writes, through the command line."""
+"""``batchpred baseline`` and the baseline ``package create`` writes, through the command
+line (in this process: what the commands write is what is tested)."""
 
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
+
+import pytest
+from batchpred_cli import Batchpred
+
+
+@pytest.fixture
+def batchpred(home: Path) -> Batchpred:
+    """The commands in this process: these tests are of what they print and write."""
+    return Batchpred(home, in_process=True)
 
 
 def test_package_create_writes_the_baseline(credit, batchpred, tmp_path: Path) -> None:

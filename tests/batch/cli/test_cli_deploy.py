@@ -1,10 +1,22 @@
-"""``package``, ``deploy`` and ``quickstart`` through the command line."""
+"""``package``, ``deploy`` and ``quickstart`` through the command line, in this process.
+
+The quickstart runs its job here, as the engine's command line does;
+``tests/flows/test_flow_cleanup.py`` runs the installed one, whose job is a Prefect flow.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pyarrow.csv as pcsv
+import pytest
+from batchpred_cli import Batchpred
+
+
+@pytest.fixture
+def batchpred(home: Path) -> Batchpred:
+    """The commands in this process: these tests are of what they print and write."""
+    return Batchpred(home, in_process=True)
 
 
 def test_package_create_and_info(credit, batchpred, tmp_path: Path) -> None:

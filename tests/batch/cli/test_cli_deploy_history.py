@@ -3,7 +3,8 @@
 The packages are Python hooks scoring a fixed formula (nothing to train), so
 each one is a distinct digest and its predictions can be computed here
 independently. They differ from the champion only where a test needs them to:
-the target's name, type, classes or positive class, or one more feature.
+the target's name, type, classes or positive class, or one more feature. The
+commands run in this process (what they print and record is what is tested).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pytest
+from batchpred_cli import Batchpred
 
 from batch.cli.sample_data import TARGET, credit_table
 from batch.models.builder import PackageSpec, create_package
@@ -69,6 +71,12 @@ def _package(root: Path, name: str, train: pa.Table, *, center: float = 680.0,
         artifact=hooks, training_data=str(root / f"{name}.csv"), target=target,
         target_type=target_type, positive_class=None if target_type is TargetType.REGRESSION
         else positive, name=name)).path
+
+
+@pytest.fixture
+def batchpred(home: Path) -> Batchpred:
+    """The commands in this process: these tests are of what they print and record."""
+    return Batchpred(home, in_process=True)
 
 
 @pytest.fixture(scope="module")

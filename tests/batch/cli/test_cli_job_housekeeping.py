@@ -1,12 +1,21 @@
-"""``batchpred job list`` and ``job discard``: what a failed job left, and removing it."""
+"""``batchpred job list`` and ``job discard``: what a failed job left, and removing it
+(in this process: what the commands print and leave is what is tested)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pyarrow.csv as pcsv
+import pytest
+from batchpred_cli import Batchpred
 
 from batch.cli.sample_data import credit_table
+
+
+@pytest.fixture
+def batchpred(home: Path) -> Batchpred:
+    """The commands in this process: these tests are of what they print and leave."""
+    return Batchpred(home, in_process=True)
 
 
 def _broken_csv(tmp_path: Path) -> Path:

@@ -1,4 +1,5 @@
-"""``batchpred drift``, ``report``, ``monitoring compact`` and ``deploy settings``, as run."""
+"""``batchpred drift``, ``report``, ``monitoring compact`` and ``deploy settings``, run in
+this process (what they print and write; ``test_cli_score`` runs ``score`` as a process)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import batchpred_cli
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pytest
+from batchpred_cli import Batchpred
 
 from batch.cli.sample_data import credit_table
 
@@ -20,11 +22,17 @@ def watched_package(credit, tmp_path_factory: pytest.TempPathFactory) -> Path:  
     """The credit package with a baseline from its training rows (made once)."""
     pkg = tmp_path_factory.mktemp("watched") / "pkg"
     shutil.copytree(credit.package, pkg)
-    res = batchpred_cli.run("baseline", str(pkg), "--training-data",
-                            str(credit.package.parent / "train.csv"),
-                            home=tmp_path_factory.mktemp("baseline-home"))
+    res = batchpred_cli.invoke("baseline", str(pkg), "--training-data",
+                               str(credit.package.parent / "train.csv"),
+                               home=tmp_path_factory.mktemp("baseline-home"))
     assert res.returncode == 0, res.stderr
     return pkg
+
+
+@pytest.fixture
+def batchpred(home: Path) -> Batchpred:
+    """The commands in this process: these tests are of what they print and write."""
+    return Batchpred(home, in_process=True)
 
 
 @pytest.fixture
@@ -85,7 +93,8 @@ def test_drift_of_shifted_rows_turns_red_and_the_report_shows_it(
     assert report.stat().st_size < 2_000_000
 
 
-def test_the_report_takes_the_parts_asked_for(deployed, batchpred, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_report_takes_the_parts_asked_for(
+        deployed, credit, batchpred, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     report = tmp_path / "history.html"
     res = batchpred("report", "credit", "--output", str(report), "--with", "history")
     assert res.returncode == 0, res.stderr
@@ -101,6 +110,18 @@ def test_the_report_takes_the_parts_asked_for(deployed, batchpred, tmp_path: Pat
     assert "accuracy is off" in report.read_text(encoding="utf-8")
     bad = batchpred("report", "credit", "--output", str(report), "--with", "drift,colour")
     assert bad.returncode == 2 and "'drift' is no part of the report" in bad.stderr
+    rival = tmp_path / "rival"  # the champion's package under another digest
+    shutil.copytree(deployed, rival)
+    (rival / "NOTES.txt").write_text("the challenger of the report test\n")
+    assert batchpred("deploy", "add-challenger", "credit", "--model", str(rival)
+                     ).returncode == 0
+    res = batchpred("score", "--model", "credit", "--input", str(credit.csv), "--output",
+                    str(tmp_path / "again.csv"), "--job-id", "again", "--quiet")
+    assert res.returncode == 0, res.stderr
+    res = batchpred("report", "credit", "--output", str(report), "--with", "challengers")
+    assert res.returncode == 0, res.stderr
+    # no actuals: nothing to judge, and the line says so
+    assert res.stdout.strip().endswith(", challengers grey)"), res.stdout
 
 
 def _section_ids(page: str) -> set[str]:

@@ -1,4 +1,5 @@
-"""``batchpred score`` end to end, in a subprocess, on real files."""
+"""``batchpred score`` end to end on real files: the first test runs the installed script
+in a subprocess, the others (formats, bad values, no rows) the command in this process."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_score_csv_to_csv_matches_the_model(credit, batchpred, tmp_path: Path) -
 
 @pytest.mark.parametrize(("src", "dst"), [("parquet", "jsonl"), ("jsonl.gz", "parquet"),
                                           ("csv.gz", "csv.gz")])
-def test_formats_and_gzip(credit, batchpred, tmp_path: Path, src: str, dst: str) -> None:
+def test_formats_and_gzip(credit, batchpred_here, tmp_path: Path, src: str, dst: str) -> None:
     table = credit.table.slice(0, 700)
     source = tmp_path / f"in.{src}"
     if src == "parquet":
@@ -67,8 +68,8 @@ def test_formats_and_gzip(credit, batchpred, tmp_path: Path, src: str, dst: str)
         pcsv.write_csv(table, buf)
         source.write_bytes(gzip.compress(buf.getvalue().to_pybytes()))
     out = tmp_path / f"out.{dst}"
-    res = batchpred("score", "--model", str(credit.package), "--input", str(source), "--output",
-              str(out), "--passthrough-all", "--workers", "0")
+    res = batchpred_here("score", "--model", str(credit.package), "--input", str(source),
+                         "--output", str(out), "--passthrough-all", "--workers", "0")
     assert res.returncode == 0, res.stderr
     if dst == "parquet":
         scored = pq.read_table(out)
@@ -82,7 +83,7 @@ def test_formats_and_gzip(credit, batchpred, tmp_path: Path, src: str, dst: str)
                                reference(credit, table)[:, 1], rtol=0, atol=1e-9)
 
 
-def test_bad_values_are_per_row_statuses(credit, batchpred, tmp_path: Path) -> None:
+def test_bad_values_are_per_row_statuses(credit, batchpred_here, tmp_path: Path) -> None:
     text = credit.csv.read_text().splitlines()
     header = text[0].split(",")
     col = header.index('"income"')
@@ -92,8 +93,8 @@ def test_bad_values_are_per_row_statuses(credit, batchpred, tmp_path: Path) -> N
     source = tmp_path / "mixed.csv"
     source.write_text("\n".join([text[0]] + [",".join(r) for r in rows]) + "\n")
     out = tmp_path / "out.csv"
-    res = batchpred("score", "--model", str(credit.package), "--input", str(source), "--output",
-              str(out), "--passthrough", "loan_id")
+    res = batchpred_here("score", "--model", str(credit.package), "--input", str(source),
+                         "--output", str(out), "--passthrough", "loan_id")
     assert res.returncode == 0, res.stderr
     assert "(2 failed)" in res.stdout
     scored = pcsv.read_csv(out)
@@ -108,12 +109,13 @@ def test_bad_values_are_per_row_statuses(credit, batchpred, tmp_path: Path) -> N
     np.testing.assert_allclose(np.array([probs[i] for i in good]), ref, rtol=0, atol=1e-9)
 
 
-def test_header_only_input_gives_header_only_output(credit, batchpred, tmp_path: Path) -> None:
+def test_header_only_input_gives_header_only_output(credit, batchpred_here,
+                                                    tmp_path: Path) -> None:
     source = tmp_path / "empty.csv"
     source.write_text(credit.csv.read_text().splitlines()[0] + "\n")
     out = tmp_path / "out.csv"
-    res = batchpred("score", "--model", str(credit.package), "--input", str(source), "--output",
-              str(out))
+    res = batchpred_here("score", "--model", str(credit.package), "--input", str(source),
+                         "--output", str(out))
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("scored 0 rows")
     assert pcsv.read_csv(out).num_rows == 0

@@ -37,7 +37,7 @@ def _alone(package: Path, workload, out: Path) -> list[float]:  # type: ignore[n
 
 
 def test_challengers_score_the_same_rows_and_only_the_champion_is_written(
-        watched, challenger, workload, home, tmp_path, batchpred) -> None:  # type: ignore[no-untyped-def]
+        watched, challenger, workload, home, tmp_path, batchpred_here) -> None:  # type: ignore[no-untyped-def]
     registry = DeploymentRegistry()
     registry.create("duel", open_package(watched))
     registry.add_challenger("duel", open_package(challenger))
@@ -62,7 +62,7 @@ def test_challengers_score_the_same_rows_and_only_the_champion_is_written(
     doc = health_document(health, deployment="duel", since=since.replace(year=2000),
                           until=until.replace(year=2100))
     assert doc["overall"]["rows"] == workload.table.num_rows  # a challenger is not traffic
-    shown = batchpred("challengers", "duel")
+    shown = batchpred_here("challengers", "duel")
     assert shown.returncode == 0, shown.stderr
     assert "c1" in shown.stdout and "c1: wait: fewer than 2 hours" in shown.stdout
     assert shown.stdout.splitlines()[0] == (  # no actuals yet: nothing to judge

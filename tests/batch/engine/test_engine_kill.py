@@ -1,6 +1,8 @@
 """``kill -9`` of the whole process tree at several points, then ``--resume``.
 
-The resumed output must equal an uninterrupted run's byte for byte.
+The resumed output must equal an uninterrupted run's byte for byte. The killed jobs
+are the installed script's processes; the runs that are not killed (the reference,
+the resume) run in this process.
 """
 
 from __future__ import annotations
@@ -12,6 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+from batchpred_cli import Batchpred
+
+
+@pytest.fixture
+def batchpred(home: Path) -> Batchpred:
+    """Commands in this process; ``batchpred.start`` still starts the installed script."""
+    return Batchpred(home, in_process=True)
 
 
 def _args(workload, out: Path, job: str, chunks: tuple[str, str] = ("--chunk-rows", "1000"),

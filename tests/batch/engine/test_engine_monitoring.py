@@ -1,5 +1,6 @@
 """Monitoring in a job: each chunk counted where it is scored, each input row exactly once,
-and the records published to the monitoring store give the same drift however the job ran."""
+and the records published to the monitoring store give the same drift however the job ran
+(the job killed with ``kill -9`` is the installed script's process; its resume runs here)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from batchpred_cli import Batchpred
 
 from batch.engine.run import run_job
 from batch.engine.spec import JobSpec
@@ -102,6 +104,12 @@ def test_a_resumed_job_counts_every_row_once(watched, workload, home, tmp_path) 
     run_job(spec.model_copy(update={"resume": True}))
     assert JobStore().stats("half-1") == _whole(watched, workload.table)
     assert _published(home) == _whole(watched, workload.table)
+
+
+@pytest.fixture
+def batchpred(home: Path) -> Batchpred:
+    """Commands in this process; ``batchpred.start`` still starts the installed script."""
+    return Batchpred(home, in_process=True)
 
 
 def _manifest_lines(home: Path, job: str) -> int:

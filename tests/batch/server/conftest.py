@@ -1,9 +1,11 @@
 """Fixtures: a real ``batchpred serve`` subprocess and the packages it serves.
 
-``server`` serves two deployments created with ``batchpred deploy create`` (the
+``server`` (one for the session: ``test_server`` and ``test_server_schema`` only read
+from it) serves two deployments created with ``batchpred deploy create`` (the
 credit model and the multiclass segment model) with a payload limit of
 :data:`MAX_PAYLOAD_MB`; ``slow_server`` serves one python-hooks package whose
-``load_model`` takes :data:`SLOW_LOAD` seconds, to see the server before it is ready.
+``load_model`` returns only once the test creates :data:`RELEASE` in the server's home,
+to see the server before it is ready.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import batchpred_cli
 import joblib
 import pyarrow.csv as pcsv
 import pytest
-from server_harness import MAX_PAYLOAD_MB, SLOW_LOAD, Credit, Server, start_server, stop
+from server_harness import MAX_PAYLOAD_MB, RELEASE, Credit, Server, start_server, stop
 
 from batch.cli.sample_data import TARGET, credit_table, train_model
 from batch.models import open_package
@@ -25,7 +27,7 @@ from batch.models.builder import PackageSpec, create_package, training_table
 from batch.monitoring.baseline import build_baseline, write_baseline
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def credit(tmp_path_factory: pytest.TempPathFactory) -> Credit:
     root = tmp_path_factory.mktemp("serve-credit")
     train = credit_table(2000, seed=7)
@@ -39,7 +41,7 @@ def credit(tmp_path_factory: pytest.TempPathFactory) -> Credit:
     return Credit(package.path, estimator, credit_table(300, seed=8).drop_columns([TARGET]))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def watched_credit(tmp_path_factory: pytest.TempPathFactory, credit: Credit) -> Path:
     """The credit package with a baseline from its training rows (a copy)."""
     pkg = tmp_path_factory.mktemp("watched-credit") / "pkg"
@@ -50,12 +52,12 @@ def watched_credit(tmp_path_factory: pytest.TempPathFactory, credit: Credit) -> 
     return pkg
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, credit: Credit,
            multiclass_package: Any) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("serve-home")
     for name, package in (("credit", credit.package), ("segment", multiclass_package.path)):
-        done = batchpred_cli.run("deploy", "create", name, "--model", str(package), home=home)
+        done = batchpred_cli.invoke("deploy", "create", name, "--model", str(package), home=home)
         assert done.returncode == 0, done.stderr
     running = start_server(home, "--max-payload-mb", str(MAX_PAYLOAD_MB),
                            ready=lambda r: r.status_code == 200)
@@ -63,8 +65,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, credit: Credit,
     stop(running)
 
 
-SLOW_HOOKS = f'''\
-"""Custom-model hooks around a joblib pipeline that take {SLOW_LOAD} s to load."""
+SLOW_HOOKS = '''\
+"""Custom-model hooks around a joblib pipeline that load once {release} exists (the
+test creates it; at most a minute)."""
 import time
 from pathlib import Path
 
@@ -73,7 +76,9 @@ import pandas as pd
 
 
 def load_model(path):
-    time.sleep({SLOW_LOAD})
+    deadline = time.monotonic() + 60
+    while not Path({release!r}).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
     return joblib.load(Path(path) / "model.joblib")
 
 
@@ -85,8 +90,11 @@ def score(frame, model, **kwargs):
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory: pytest.TempPathFactory,
                 make_hooks_package: Callable[[str, str], Any]) -> Iterator[Server]:
-    package = make_hooks_package("credit-slow", SLOW_HOOKS)
     home = tmp_path_factory.mktemp("serve-slow-home")
+    release = home / RELEASE
+    release.touch()  # building the package loads the model too (for its classes): at once
+    package = make_hooks_package("credit-slow", SLOW_HOOKS.format(release=str(release)))
+    release.unlink()
     running = start_server(home, "--model", str(package.path), ready=lambda r: True)
     yield running
     stop(running)

@@ -78,9 +78,9 @@ def test_same_predictions_as_a_batch_job(server: Server, client: httpx.Client,
                                          credit: Credit, tmp_path: Path) -> None:
     body = csv_bytes(credit.table)
     (tmp_path / "in.csv").write_bytes(body)
-    job = batchpred_cli.run("score", "--model", "credit", "--input", str(tmp_path / "in.csv"),
-                            "--output", str(tmp_path / "out.csv"), "--no-onnx", "--quiet",
-                            "--no-monitoring", home=server.home)
+    job = batchpred_cli.invoke("score", "--model", "credit", "--input", str(tmp_path / "in.csv"),
+                               "--output", str(tmp_path / "out.csv"), "--no-onnx", "--quiet",
+                               "--no-monitoring", home=server.home)
     assert job.returncode == 0, job.stderr
     batch = read_csv((tmp_path / "out.csv").read_bytes())
     as_csv = post(client, body, headers={"Accept": "text/csv"})

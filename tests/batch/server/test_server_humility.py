@@ -48,11 +48,11 @@ def humble(tmp_path_factory: pytest.TempPathFactory, watched_credit: Path
     pkg = watched_credit
     home = root / "home"
     for name, settings in (("flag", FLAG), ("strict", STRICT)):
-        assert batchpred_cli.run("deploy", "create", name, "--model", str(pkg),
-                                 home=home).returncode == 0
+        assert batchpred_cli.invoke("deploy", "create", name, "--model", str(pkg),
+                                    home=home).returncode == 0
         (root / f"{name}.yaml").write_text(yaml.safe_dump(settings))
-        done = batchpred_cli.run("deploy", "settings", name, "--from-file",
-                                 str(root / f"{name}.yaml"), home=home)
+        done = batchpred_cli.invoke("deploy", "settings", name, "--from-file",
+                                    str(root / f"{name}.yaml"), home=home)
         assert done.returncode == 0, done.stderr
     server = start_server(home, "--flush-seconds", "600", ready=lambda r: r.status_code == 200)
     yield server, root
@@ -96,9 +96,9 @@ def test_flagged_and_overridden_rows_say_so_and_match_a_batch_job(
             f"OK; humility: {expected}" if expected else "OK"), i
     # the same deployment in a batch job: the same statuses and predictions
     pcsv.write_csv(rows, root / "rows.csv")
-    done = batchpred_cli.run("score", "--model", "flag", "--input", str(root / "rows.csv"),
-                             "--output", str(root / "scored.csv"), "--no-monitoring",
-                             home=server.home)
+    done = batchpred_cli.invoke("score", "--model", "flag", "--input", str(root / "rows.csv"),
+                                "--output", str(root / "scored.csv"), "--no-monitoring",
+                                home=server.home)
     assert done.returncode == 0, done.stderr
     batch = pcsv.read_csv(root / "scored.csv")
     assert batch.column("prediction_status").to_pylist() == [

@@ -33,8 +33,8 @@ def _csv(table: pa.Table) -> bytes:
 def _watched(pkg: Path, tmp_path: Path) -> tuple[Path, Path]:
     """The credit package with a baseline, deployed as "watched": (package, home)."""
     home = tmp_path / "home"
-    assert batchpred_cli.run("deploy", "create", "watched", "--model", str(pkg),
-                             home=home).returncode == 0
+    assert batchpred_cli.invoke("deploy", "create", "watched", "--model", str(pkg),
+                                home=home).returncode == 0
     return pkg, home
 
 
@@ -68,16 +68,16 @@ def test_requests_are_recorded_and_flushed_when_the_server_stops(
     assert sum(h["user_errors"] for h in records) == 1
     assert sum(sum(h["latency_counts"]) for h in records) == 4
 
-    drift = batchpred_cli.run("drift", "watched", "--format", "json", home=home)
+    drift = batchpred_cli.invoke("drift", "watched", "--format", "json", home=home)
     assert drift.returncode == 0, drift.stderr
     assert json.loads(drift.stdout)["rows"] == 300
-    only_batch = batchpred_cli.run("drift", "watched", "--source", "batch", "--format", "json",
-                                   home=home)
+    only_batch = batchpred_cli.invoke("drift", "watched", "--source", "batch", "--format", "json",
+                                      home=home)
     assert json.loads(only_batch.stdout)["rows"] == 0  # every record came from requests
-    only_rt = batchpred_cli.run("drift", "watched", "--source", "realtime", "--format", "json",
-                                home=home)
+    only_rt = batchpred_cli.invoke("drift", "watched", "--source", "realtime", "--format", "json",
+                                   home=home)
     assert json.loads(only_rt.stdout)["window"]["source"] == "realtime"
-    health = batchpred_cli.run("health", "watched", "--format", "json", home=home)
+    health = batchpred_cli.invoke("health", "watched", "--format", "json", home=home)
     assert health.returncode == 0, health.stderr
     realtime = json.loads(health.stdout)["sources"]["realtime"]
     assert realtime["requests"] == 4 and realtime["rows"] == 300
@@ -114,17 +114,17 @@ def test_requests_are_segmented_by_consumer(credit: Credit, watched_credit: Path
     assert set(stats.column("consumer").to_pylist()) == {"loan-app", "back-office"}
     assert set(stats.column("remote_address").to_pylist()) == {"127.0.0.1"}
     for consumer, (_, rows) in sent.items():
-        drift = batchpred_cli.run("drift", "watched", "--consumer", consumer, "--format",
-                                  "json", home=home)
+        drift = batchpred_cli.invoke("drift", "watched", "--consumer", consumer, "--format",
+                                     "json", home=home)
         assert drift.returncode == 0, drift.stderr
         doc = json.loads(drift.stdout)
         assert doc["rows"] == rows and doc["window"]["consumer"] == consumer
-    health = batchpred_cli.run("health", "watched", "--format", "json", home=home)
+    health = batchpred_cli.invoke("health", "watched", "--format", "json", home=home)
     consumers = json.loads(health.stdout)["consumers"]
     assert {name: (f["requests"], f["rows"]) for name, f in consumers.items()} == {
         "loan-app": (2, 120), "back-office": (3, 30)}
     assert consumers["back-office"]["user_error_rate"] == pytest.approx(1 / 3)
-    table = batchpred_cli.run("health", "watched", home=home)
+    table = batchpred_cli.invoke("health", "watched", home=home)
     assert "requests per consumer:" in table.stdout and "back-office" in table.stdout
 
 

@@ -17,11 +17,11 @@ def test_a_checked_conversion_scores_as_in_the_batch_job(
     home = tmp_path / "home"
     data = tmp_path / "rows.csv"
     scoring_frame.head(400).to_csv(data, index=False)
-    job = batchpred_cli.run("score", "--model", str(convertible_package.path), "--input",
-                            str(data), "--output", str(tmp_path / "out.csv"), "--job-id", "j",
-                            "--workers", "0", "--quiet", "--no-monitoring", home=home)
+    job = batchpred_cli.invoke("score", "--model", str(convertible_package.path), "--input",
+                               str(data), "--output", str(tmp_path / "out.csv"), "--job-id", "j",
+                               "--workers", "0", "--quiet", "--no-monitoring", home=home)
     assert job.returncode == 0, job.stderr
-    report = json.loads(batchpred_cli.run("job", "show", "j", home=home).stdout)
+    report = json.loads(batchpred_cli.invoke("job", "show", "j", home=home).stdout)
     assert report["scorer"].startswith("onnxruntime")
     server = start_server(home, "--model", str(convertible_package.path), "--no-monitoring",
                           ready=lambda r: r.status_code == 200)

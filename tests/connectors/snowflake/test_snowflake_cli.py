@@ -1,4 +1,5 @@
-"""``batchpred score`` from a Snowflake table and into one, through the real connector."""
+"""``batchpred score`` from a Snowflake table and into one, through the real connector
+(the round trip in this process; the error lines as the installed script prints them)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,11 @@ def credit_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
         positive_class="yes", name="credit-risk")).path
 
 
-def _score(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return batchpred_cli.run("score", "--quiet", *args, home=home)
+def _score(*args: str, home: Path, here: bool = False) -> subprocess.CompletedProcess[str]:
+    """``batchpred score --quiet ARGS``: the installed script, or with ``here`` in this
+    process."""
+    run = batchpred_cli.invoke if here else batchpred_cli.run
+    return run("score", "--quiet", *args, home=home)
 
 
 def _opts(flag: str, endpoint) -> list[str]:  # type: ignore[no-untyped-def]
@@ -42,7 +46,7 @@ def test_file_to_snowflake_to_file(credit_package: Path, endpoint, base_uri: str
     res = _score("--model", str(credit_package), "--input", str(source), "--output", table,
                  "--passthrough-all", "--chunk-rows", "400", "--workers", "2",
                  "--output-option", "mode=create", *_opts("--output-option", endpoint),
-                 home=tmp_path / "home")
+                 home=tmp_path / "home", here=True)
     assert res.returncode == 0, res.stderr
     assert sql("SELECT COUNT(*) FROM SCORED")[0][0] == 1500
     assert sql('SELECT COUNT(DISTINCT "loan_id") FROM SCORED')[0][0] == 1500
@@ -52,7 +56,7 @@ def test_file_to_snowflake_to_file(credit_package: Path, endpoint, base_uri: str
                  '"is_default_PREDICTION", "THRESHOLD", "POSITIVE_CLASS", "prediction_status") '
                  'FROM SCORED ORDER BY "loan_id"',
                  "--output", str(back), "--passthrough", "loan_id",
-                 *_opts("--input-option", endpoint), home=tmp_path / "home")
+                 *_opts("--input-option", endpoint), home=tmp_path / "home", here=True)
     assert res.returncode == 0, res.stderr
     first = pcsv.read_csv(back)
     assert first.num_rows == 1500
