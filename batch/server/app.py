@@ -167,12 +167,16 @@ def _upload_routes(predictor: Predictor, config: ServerConfig) -> APIRouter:
 
 def watched(model: ServedModel, store: str | None = None) -> Watched:
     """How ``model``'s requests are recorded: its deployment's store (or ``store``), its
-    package's baseline (none: health records only)."""
+    package's baseline (none: health records only), and the association id its rows are
+    logged under when the deployment tracks accuracy."""
     from batch.monitoring.baseline import read_baseline
     from batch.monitoring.stage import open_store, settings_of
 
-    return Watched(model.name, model.package.digest, open_store(settings_of(model.name), store),
-                   read_baseline(model.package))
+    settings = settings_of(model.name)
+    return Watched(model.name, model.package.digest, open_store(settings, store),
+                   read_baseline(model.package),
+                   association_id=settings.association_id if settings.tracks_accuracy else None,
+                   manifest=model.package.manifest)
 
 
 def _deploy(name: str, body: bytes, max_bytes: int) -> ServedModel:

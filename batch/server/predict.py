@@ -85,7 +85,8 @@ class Predictor:
                                                        strict=True))
             self.recorder.scored(name, answer.features, answer.scored.batch,
                                  failed=_failed_rows(answer.scored.batch), seconds=seconds,
-                                 segment=segment_of(request), humility=fired)
+                                 segment=segment_of(request), humility=fired,
+                                 rows=answer.rows)
         rejected = answer.scored.rejected
         if rejected is not None:  # recorded as scored (with the rules' counts), then refused
             raise HumilityRejectedError(_rejection(answer.scored.batch, rejected))
@@ -130,6 +131,7 @@ class _Answer:
     content: bytes  # the response body (empty when a row was rejected)
     features: FeatureFrame  # for the monitoring records: counted unrounded, as a batch
     scored: ScoredRows  # job counts them
+    rows: pa.RecordBatch  # the request's rows (their association id, for the log)
 
 
 def _scored_body(body: bytes, media: MediaType, loaded: Loaded, query: PredictionQuery, *,
@@ -144,10 +146,10 @@ def _scored_body(body: bytes, media: MediaType, loaded: Loaded, query: Predictio
         features = coerce_features(batch, package.manifest)
         scored = score_rows(batch, package, loaded.scorer, options, features=features)
     if scored.rejected is not None:
-        return _Answer(b"", features, scored)
+        return _Answer(b"", features, scored, batch)
     shown = rounded(scored.batch, package.manifest, query.decimals)
     content = csv_body(shown) if as_csv else json_body(shown, package.manifest)
-    return _Answer(content, features, scored)
+    return _Answer(content, features, scored, batch)
 
 
 def _rejection(scored: pa.RecordBatch, rows: np.ndarray) -> str:

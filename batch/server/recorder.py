@@ -4,7 +4,10 @@ A request hands its features and scored rows (or its error) to a queue and
 returns; one background thread counts them on the deployment's baseline,
 merges them into a micro-chunk per deployment and publishes it to the
 deployment's monitoring store as ``stats`` and ``health`` records (``source``
-``realtime``) every ``flush_rows`` rows or ``flush_seconds`` seconds, and when
+``realtime``), and, when the deployment tracks accuracy, as ``predictions``
+records of the rows that carry its association id column (what the accuracy
+stage joins actuals to, as it does a job's), every ``flush_rows`` rows or
+``flush_seconds`` seconds, and when
 the server stops (SIGTERM included: uvicorn ends the app's lifespan). Each
 micro-chunk is its own record file (``job-rt-<server>-<n>.parquet``), so the
 drift stage merges real-time and batch traffic alike; compaction merges a day's
@@ -25,18 +28,22 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from batch.models.manifest import ModelManifest
 from batch.monitoring.baseline import Baseline
 from batch.monitoring.records import (
     ChunkFacts,
     Producer,
     health_table,
     latency_counts,
+    predictions_table,
     stats_table,
 )
 from batch.monitoring.stats import ChunkStats, count_chunk
 from batch.monitoring.store import MonitoringStore
 from batch.scoring.features import FeatureFrame
+from batch.scoring.prediction_log import prediction_log
 
 log = logging.getLogger(__name__)
 COUNT_ROWS = 4096  # requests' rows counted together (a count per request costs ~1 ms)
@@ -50,6 +57,8 @@ class Watched:
     model_id: str
     store: MonitoringStore
     baseline: Baseline | None  # None: health records only
+    association_id: str | None = None  # the column requests' rows are logged under
+    manifest: ModelManifest | None = None  # with an association id: what the log reads
 
 
 @dataclass
@@ -67,6 +76,8 @@ class _Pending:
     latencies: list[float] = field(default_factory=list)
     user_errors: int = 0
     server_errors: int = 0
+    logs: list[pa.RecordBatch] = field(default_factory=list)  # the prediction log
+    logged: int = 0  # rows of the micro-chunk so far (the log's row numbers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +101,7 @@ class _Scored:
     failed: int
     seconds: float
     humility: tuple[tuple[str, int], ...] = ()  # per humility rule: the rows it fired on
+    rows: pa.RecordBatch | None = None  # the request's rows (its association id column)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +141,14 @@ class RequestRecorder:
 
     def scored(self, name: str, features: FeatureFrame, scored: pa.RecordBatch, *,
                failed: int, seconds: float, segment: Segment = Segment(),
-               humility: tuple[tuple[str, int], ...] = ()) -> None:
+               humility: tuple[tuple[str, int], ...] = (),
+               rows: pa.RecordBatch | None = None) -> None:
         """Record a request's rows (called on the request path: only queues them);
-        ``humility``: how many rows each of the deployment's humility rules fired on."""
+        ``humility``: how many rows each of the deployment's humility rules fired on;
+        ``rows``: the request's rows, for their association id."""
         if name in self._watched:
             self._queue.put(_Scored(name, segment, features, scored, failed, seconds,
-                                    humility))
+                                    humility, rows))
 
     def failed(self, name: str, status: int, seconds: float, *,
                segment: Segment = Segment()) -> None:
@@ -189,11 +203,26 @@ class RequestRecorder:
             pending.waiting_rows += item.scored.num_rows
             if pending.waiting_rows >= COUNT_ROWS:
                 self._count_waiting(watched, pending)
+        self._log(watched, pending, item)
         pending.rows += item.scored.num_rows
         pending.failed += item.failed
         pending.requests += 1
         pending.seconds += item.seconds
         pending.latencies.append(item.seconds)
+
+    @staticmethod
+    def _log(watched: Watched, pending: _Pending, item: _Scored) -> None:
+        """Log the request's scored rows under their association id (rows without one,
+        or a request without the column, are not logged: nothing to join)."""
+        column = watched.association_id
+        if column is None or watched.manifest is None or item.rows is None \
+                or column not in item.rows.schema.names:
+            return
+        log = prediction_log(item.rows.select([column]), item.scored, watched.manifest,
+                             column)
+        rows = pc.add(log.column("row"), pa.scalar(pending.logged, pa.int64()))
+        pending.logs.append(log.set_column(log.schema.get_field_index("row"), "row", rows))
+        pending.logged += item.scored.num_rows
 
     def _flush(self, *, due_only: bool) -> None:
         """Publish the due micro-chunks: one file per deployment, a row per segment."""
@@ -234,7 +263,7 @@ class RequestRecorder:
         watched = self._watched[name]
         self._seq += 1
         job = f"rt-{self._server}-{self._seq:06d}"
-        health, stats = [], []
+        health, stats, logged = [], [], []
         for segment, pending in segments:
             try:
                 self._count_waiting(watched, pending)
@@ -252,9 +281,14 @@ class RequestRecorder:
             if watched.baseline is not None and pending.stats is not None:
                 stats.append(stats_table(producer, [fact],
                                          (p.name for p in watched.baseline.predictions)))
+            if pending.logs:
+                rows = pa.Table.from_batches(pending.logs).combine_chunks().to_batches()[0]
+                logged.append(predictions_table(producer, [fact], [rows]))
         tables = {"health": pa.concat_tables(health)}
         if stats:
             tables["stats"] = pa.concat_tables(stats)
+        if logged:
+            tables["predictions"] = pa.concat_tables(logged)
         try:
             if watched.baseline is not None:
                 watched.store.save_baseline(watched.baseline)

@@ -12,7 +12,9 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 from server_harness import Credit, start_server, stop
+from sklearn.metrics import log_loss
 
+from batch.cli.sample_data import TARGET, credit_table
 from batch.models import open_package
 from batch.models.cache import process_cache
 from batch.monitoring.baseline import read_baseline
@@ -82,6 +84,32 @@ def test_requests_are_recorded_and_flushed_when_the_server_stops(
     realtime = json.loads(health.stdout)["sources"]["realtime"]
     assert realtime["requests"] == 4 and realtime["rows"] == 300
     assert realtime["user_error_rate"] == pytest.approx(1 / 4)
+
+    # the deployment tracks accuracy (its package names loan_id): every row is logged
+    # under its id, and actuals uploaded later join them as they join a job's
+    logged = store.read("watched", "predictions").table.sort_by("row")
+    assert set(logged.column("source").to_pylist()) == {"realtime"}
+    sent = credit.table.slice(0, 300)
+    assert logged.column("association_id").to_pylist() == [
+        str(v) for v in sent.column("loan_id").to_pylist()]
+    assert logged.column("row").to_pylist() == list(range(300))
+    scored = score_batch(sent.to_batches()[0], open_package(pkg),
+                         process_cache().get(open_package(pkg)), ScoringOptions())
+    expected = scored.column(f"{TARGET}_yes_PREDICTION").to_pylist()
+    assert logged.column("prediction").to_pylist() == pytest.approx(expected, abs=1e-12)
+    truth = credit_table(300, seed=8)  # the rows the fixture serves, with their outcome
+    actuals = tmp_path / "actuals.csv"
+    pcsv.write_csv(truth.select(["loan_id", TARGET]), actuals)
+    upload = batchpred_cli.invoke("actuals", "upload", "watched", "--input", str(actuals),
+                                  "--association-id-column", "loan_id", "--actual-column",
+                                  TARGET, home=home)
+    assert upload.returncode == 0, upload.stderr
+    accuracy = batchpred_cli.invoke("accuracy", "watched", "--format", "json", home=home)
+    doc = json.loads(accuracy.stdout)
+    assert doc["matched"] == 300
+    y = [v == "yes" for v in truth.column(TARGET).to_pylist()]
+    (model,) = doc["models"].values()
+    assert model["metrics"]["logloss"] == pytest.approx(log_loss(y, expected), abs=1e-9)
 
 
 def test_requests_are_segmented_by_consumer(credit: Credit, watched_credit: Path,
