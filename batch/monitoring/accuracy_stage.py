@@ -14,7 +14,7 @@ primary metric of the current champion's rows with the holdout's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -205,26 +205,37 @@ def _count(manifest: ModelManifest, store: MonitoringStore, deployment: str, *,
     memory of a share of the rows, whatever the window holds."""
     counted = _Counted()
     read_predictions, read_actuals = Records(pa.table({})), Records(pa.table({}))
-    with IdBuckets(("logged", "actuals")) as shares:
-        for table in store.scan(deployment, "predictions", read_predictions, since=since,
-                                until=until, columns=LOGGED):
-            shares.add("logged", table.filter(pc.equal(table.column("role"), "champion")))
-        for table in store.scan(deployment, "actuals", read_actuals, columns=ACTUAL):
-            shares.add("actuals", table)
-            counted.actual_rows += table.num_rows
-        for share in shares:
-            logged, actuals = share["logged"], share["actuals"]
-            if logged is None or not logged.num_rows:
-                if actuals is not None and actuals.num_rows:
-                    counted.actual_ids += latest_actuals(actuals).num_rows
-                continue
-            latest = latest_actuals(actuals) if actuals is not None else None
-            counted.actual_ids += 0 if latest is None else latest.num_rows
-            joined = with_actuals(logged, latest) if latest is not None else \
-                with_actuals(logged, logged.slice(0, 0))
-            _tally(manifest, counted, logged, joined, by=by, calibration=calibration)
+    for logged, actuals in id_shares(store, deployment, since=since, until=until,
+                                     columns=LOGGED, role="champion",
+                                     found=(read_predictions, read_actuals)):
+        latest = None
+        if actuals is not None:
+            latest = latest_actuals(actuals)
+            counted.actual_rows += actuals.num_rows
+            counted.actual_ids += latest.num_rows
+        if logged is not None and logged.num_rows:
+            _tally(manifest, counted, logged, with_actuals(logged, latest), by=by,
+                   calibration=calibration)
     counted.warnings = [*read_predictions.warnings, *read_actuals.warnings]
     return counted
+
+
+def id_shares(store: MonitoringStore, deployment: str, *, since: datetime, until: datetime,
+              columns: Sequence[str], found: tuple[Records, Records], role: str | None = None
+              ) -> Iterator[tuple[pa.Table | None, pa.Table | None]]:
+    """The window's predictions (``columns`` of them; of ``role`` only, when given) and
+    every actual, a share of the ids at a time (:class:`~batch.monitoring.by_id.IdBuckets`):
+    per share, its ids' predictions and actuals (None: the share has none of that kind).
+    ``found``: what reading the predictions and the actuals skipped."""
+    with IdBuckets(("logged", "actuals")) as shares:
+        for table in store.scan(deployment, "predictions", found[0], since=since,
+                                until=until, columns=columns):
+            shares.add("logged", table if role is None else
+                       table.filter(pc.equal(table.column("role"), role)))
+        for table in store.scan(deployment, "actuals", found[1], columns=ACTUAL):
+            shares.add("actuals", table)
+        for share in shares:
+            yield share["logged"], share["actuals"]
 
 
 def _tally(manifest: ModelManifest, counted: _Counted, logged: pa.Table, joined: pa.Table,
@@ -279,11 +290,11 @@ def _starts(table: pa.Table, by: str) -> pa.ChunkedArray:
     return hours if by == "hour" else pc.floor_temporal(hours, unit="day")
 
 
-def with_actuals(logged: pa.Table, latest: pa.Table) -> pa.Table:
-    """The rows of ``logged`` (any table with ``association_id``) that have an actual,
-    with it (``actual``, as text, and ``was_acted_on``). Joined on the ids and row
-    positions only: a list column cannot ride a hash join."""
-    if not logged.num_rows or not latest.num_rows:
+def with_actuals(logged: pa.Table, latest: pa.Table | None) -> pa.Table:
+    """The rows of ``logged`` (any table with ``association_id``) that have an actual in
+    ``latest`` (None: no actuals), with it (``actual``, as text, and ``was_acted_on``).
+    Joined on the ids and row positions only: a list column cannot ride a hash join."""
+    if not logged.num_rows or latest is None or not latest.num_rows:
         return logged.slice(0, 0).append_column("actual", pa.nulls(0, pa.string())) \
             .append_column("was_acted_on", pa.nulls(0, pa.bool_()))
     actual = pc.coalesce(pc.cast(latest.column("actual_value"), pa.string()),

@@ -29,6 +29,7 @@ BUCKETS = 64
 __all__ = ["BUCKETS", "ROWS_PER_SHARE", "IdBuckets", "bucket_of", "split_by_bucket"]
 ROWS_PER_SHARE = 500_000
 _IPC = pa.ipc.IpcWriteOptions(compression="lz4")
+_KEY = "__bucket"  # rows given with their bucket carry it until they are spilled
 
 
 def split_by_bucket(table: pa.Table | pa.RecordBatch, keys: np.ndarray, buckets: int
@@ -67,13 +68,20 @@ class IdBuckets:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    def add(self, side: str, table: pa.Table) -> None:
-        """Keep ``table``'s rows (its schema the same on every call of a side)."""
+    def add(self, side: str, table: pa.Table | pa.RecordBatch,
+            keys: pa.Array | None = None) -> None:
+        """Keep ``table``'s rows (its schema the same on every call of a side);
+        ``keys``: their buckets, when already hashed (:func:`bucket_of` into
+        :data:`BUCKETS`, as the workers hash a job's ids)."""
         schema = self._schemas.setdefault(side, table.schema)
         if not table.num_rows:
             return
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
         if table.schema != schema:  # e.g. a file that kept other nullability flags
             table = table.cast(schema)
+        if keys is not None:
+            table = table.append_column(_KEY, keys.cast(pa.int64()))
         if self._folder is None:
             self._held[side].append(table)
             self._held_rows += table.num_rows
@@ -115,7 +123,11 @@ class IdBuckets:
                 self._spill(side, table)
 
     def _spill(self, side: str, table: pa.Table) -> None:
-        keys = bucket_of(table.column("association_id"), BUCKETS)
+        if _KEY in table.column_names:
+            keys = table.column(_KEY).to_numpy()
+            table = table.drop_columns([_KEY])
+        else:
+            keys = bucket_of(table.column("association_id"), BUCKETS)
         for bucket, rows in split_by_bucket(table, keys, BUCKETS):
             self._writer(side, bucket).write_table(rows)
             self._rows[bucket] += rows.num_rows
@@ -148,6 +160,7 @@ class IdBuckets:
         return self._concat(side, tables)
 
     def _concat(self, side: str, tables: list[pa.Table]) -> pa.Table | None:
+        tables = [t.drop_columns([_KEY]) if _KEY in t.column_names else t for t in tables]
         if tables:
             return pa.concat_tables(tables)
         schema = self._schemas.get(side)

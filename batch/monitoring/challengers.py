@@ -44,13 +44,12 @@ from batch.deployments import DeploymentRegistry
 from batch.models.manifest import Target, TargetType
 from batch.monitoring.accuracy import Accumulator, accumulate
 from batch.monitoring.accuracy_stage import (
-    ACTUAL,
     LOGGED,
+    id_shares,
     latest_actuals,
     window_of,
     with_actuals,
 )
-from batch.monitoring.by_id import IdBuckets
 from batch.monitoring.metrics import METRICS, PRIMARY_METRIC
 from batch.monitoring.stage import open_store, settings_of
 from batch.monitoring.store import Records
@@ -91,28 +90,21 @@ def run_challengers(request: ChallengersRequest, registry: DeploymentRegistry | 
     compared: dict[str, _Comparison] = {}
     champion_rows = 0
     # a share of the ids at a time: a challenger's rows have the champion's ids
-    with IdBuckets(("logged", "actuals")) as shares:
-        for table in store.scan(request.deployment, "predictions", read, since=since,
-                                until=until, columns=(*LOGGED, "row")):
-            shares.add("logged", table)
-        for table in store.scan(request.deployment, "actuals", Records(pa.table({})),
-                                columns=ACTUAL):
-            shares.add("actuals", table)
-        for share in shares:
-            logged, actuals = share["logged"], share["actuals"]
-            if logged is None or not logged.num_rows:
-                continue
-            latest = latest_actuals(actuals) if actuals is not None else None
-            champion = _of(logged, "champion")
-            champion_rows += champion.num_rows
-            found = _of(logged, "challenger")
-            models = pc.unique(found.column("model_id"))
-            if pa.types.is_dictionary(models.type):
-                models = models.dictionary_decode()
-            for digest in models.to_pylist():
-                theirs = found.filter(pc.equal(found.column("model_id"), digest))
-                compared.setdefault(digest, _Comparison()).add(
-                    target, champion, theirs, latest)
+    for logged, actuals in id_shares(store, request.deployment, since=since, until=until,
+                                     columns=(*LOGGED, "row"),
+                                     found=(read, Records(pa.table({})))):
+        if logged is None or not logged.num_rows:
+            continue
+        latest = latest_actuals(actuals) if actuals is not None else None
+        champion = _of(logged, "champion")
+        champion_rows += champion.num_rows
+        found = _of(logged, "challenger")
+        models = pc.unique(found.column("model_id"))
+        if pa.types.is_dictionary(models.type):
+            models = models.dictionary_decode()
+        for digest in models.to_pylist():
+            theirs = found.filter(pc.equal(found.column("model_id"), digest))
+            compared.setdefault(digest, _Comparison()).add(target, champion, theirs, latest)
     doc: dict[str, Any] = {
         "document_version": DOCUMENT_VERSION, "kind": "challengers",
         "deployment": request.deployment,

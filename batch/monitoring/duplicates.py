@@ -1,11 +1,12 @@
 """Rows of an upload whose association id came earlier in it, counted without holding
 every id in memory.
 
-:class:`DuplicateIds` spills each chunk's ids (and row numbers) to local files,
-one per hash bucket of the id, and at the end reads one bucket at a time: every
-occurrence of an id is in the same bucket, so each bucket is counted on its
-own, exactly (ids are compared, not hashes), in memory of about
-1/:data:`BUCKETS` of the upload's ids. The files take about the ids' size on disk.
+:class:`DuplicateIds` keeps each chunk's ids (and row numbers) split by a hash
+of the id (:class:`~batch.monitoring.by_id.IdBuckets`: spilled to local files
+past a share's rows) and at the end counts a share of the buckets at a time:
+every occurrence of an id is in the same bucket, so each share is counted on its
+own, exactly (ids are compared, not hashes), in memory of about a share's rows.
+The files take about the ids' size on disk.
 """
 
 from __future__ import annotations
@@ -17,16 +18,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from batch.monitoring.actuals import EXAMPLES
-from batch.monitoring.by_id import split_by_bucket
-from batch.scoring.prediction_log import ID_BUCKETS, bucket_of
+from batch.monitoring.by_id import IdBuckets
 
-BUCKETS = ID_BUCKETS
-_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("seq", pa.int64())])
+_SCHEMA = pa.schema([pa.field("association_id", pa.string()), pa.field("seq", pa.int64())])
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +47,15 @@ class Duplicates:
 
 
 class DuplicateIds:
-    """Ids seen so far, in files under ``folder``: emptied first (what a process killed
-    while counting left there), removed by :meth:`close`."""
+    """Ids seen so far, split by bucket (:class:`~batch.monitoring.by_id.IdBuckets`: in
+    memory while few, else in files under ``folder``): ``folder`` is emptied first (what
+    a process killed while counting left there) and removed by :meth:`close`."""
 
-    def __init__(self, folder: Path, buckets: int = BUCKETS) -> None:
+    def __init__(self, folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         self._folder = folder
-        self._buckets = buckets
-        self._writers: dict[int, tuple[pa.NativeFile, pa.ipc.RecordBatchStreamWriter]] = {}
+        self._ids = IdBuckets(("ids",), folder=folder)
 
     def __enter__(self) -> DuplicateIds:
         return self
@@ -68,42 +66,21 @@ class DuplicateIds:
 
     def add(self, ids: pa.Array, seqs: pa.Array, keys: pa.Array | None = None) -> None:
         """Keep the ids (strings, no nulls) of the rows ``seqs`` (0-based, ascending);
-        ``keys``: their buckets, when already hashed (:func:`bucket_of`, as many
-        buckets as this has)."""
-        if not len(ids):
-            return
-        keys = bucket_of(ids, self._buckets) if keys is None else \
-            keys.to_numpy(zero_copy_only=False).astype(np.int64)
-        batch = pa.record_batch([ids, seqs], schema=_SCHEMA)
-        for bucket, rows in split_by_bucket(batch, keys, self._buckets):
-            self._writer(bucket).write_batch(rows)
-
-    def _writer(self, bucket: int) -> pa.ipc.RecordBatchStreamWriter:
-        if bucket not in self._writers:
-            sink = pa.OSFile(str(self._path(bucket)), "wb")
-            self._writers[bucket] = (sink, pa.ipc.new_stream(sink, _SCHEMA))
-        return self._writers[bucket][1]
-
-    def _path(self, bucket: int) -> Path:
-        return self._folder / f"{bucket}.arrows"
-
-    def _close(self, bucket: int) -> None:
-        sink, writer = self._writers.pop(bucket)
-        writer.close()
-        sink.close()
+        ``keys``: their buckets, when already hashed
+        (:func:`~batch.scoring.prediction_log.bucket_of`)."""
+        if len(ids):
+            self._ids.add("ids", pa.record_batch([ids, seqs], schema=_SCHEMA), keys)
 
     def count(self, *, examples: bool = True) -> Duplicates:
         """The repeated ids of everything added (call once, at the end); without
-        ``examples``, only how many rows and ids repeat (a distinct count per bucket, no
+        ``examples``, only how many rows and ids repeat (a distinct count per share, no
         grouping of rows)."""
         rows = ids = 0
         found_examples: list[Repeat] = []
-        for bucket in sorted(self._writers):
-            self._close(bucket)
-            path = self._path(bucket)
-            with pa.OSFile(str(path), "rb") as source:
-                table = pa.ipc.open_stream(source).read_all()
-            path.unlink()
+        for share in self._ids:
+            table = share["ids"]
+            if table is None or not table.num_rows:
+                continue
             found = _repeats(table) if examples else _repeat_counts(table)
             rows, ids = rows + found.rows, ids + found.ids
             found_examples = heapq.nsmallest(EXAMPLES, [*found_examples, *found.examples],
@@ -111,13 +88,12 @@ class DuplicateIds:
         return Duplicates(rows, ids, tuple(found_examples))
 
     def close(self) -> None:
-        for bucket in list(self._writers):
-            self._close(bucket)
+        self._ids.close()
         shutil.rmtree(self._folder, ignore_errors=True)
 
 
 def _repeat_counts(table: pa.Table) -> Duplicates:
-    column = table.column("id")
+    column = table.column("association_id")
     distinct = int(pc.count_distinct(column).as_py())
     if distinct == table.num_rows:
         return Duplicates()
@@ -126,13 +102,13 @@ def _repeat_counts(table: pa.Table) -> Duplicates:
 
 
 def _repeats(table: pa.Table) -> Duplicates:
-    grouped = table.group_by("id").aggregate([("seq", "min"), ("seq", "count")])
+    grouped = table.group_by("association_id").aggregate([("seq", "min"), ("seq", "count")])
     many = grouped.filter(pc.greater(grouped.column("seq_count"), 1))
     if not many.num_rows:
         return Duplicates()
     rows = pc.sum(many.column("seq_count")).as_py() - many.num_rows
-    later = table.join(many.select(["id", "seq_min"]), "id")
+    later = table.join(many.select(["association_id", "seq_min"]), "association_id")
     later = later.filter(pc.greater(later.column("seq"), later.column("seq_min")))
     first = later.sort_by("seq").slice(0, EXAMPLES).to_pylist()
     return Duplicates(rows, many.num_rows, tuple(
-        Repeat(r["seq"] + 1, r["id"], r["seq_min"] + 1) for r in first))
+        Repeat(r["seq"] + 1, r["association_id"], r["seq_min"] + 1) for r in first))

@@ -28,12 +28,12 @@ import io
 import json
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -54,6 +54,7 @@ from connectors.storage import (
     write_whole,
 )
 
+_F = TypeVar("_F")  # a day's file as a reader loads it: a table, or an opened file
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 SUPERSEDES = b"batchpred.supersedes"  # Parquet metadata: the files a compaction replaces
 
@@ -258,34 +259,45 @@ class MonitoringStore:
 
     def _open_day(self, day_dir: str, found: Records, opened: ExitStack,
                   encoded: Sequence[str]) -> list[tuple[str, pq.ParquetFile]]:
-        """The live files of a day, opened (their footers read): not superseded by a
-        compaction, not unreadable (each of those a warning in ``found``)."""
+        """The live files of a day, opened (their footers read)."""
+        def open_file(path: str) -> pq.ParquetFile | None:
+            try:
+                with self._errors("read the monitoring store"):
+                    file = opened.enter_context(self.fs.open(path, "rb"))
+                    return pq.ParquetFile(file, read_dictionary=encoded)
+            except (pa.ArrowException, ValueError, OSError) as exc:
+                found.warnings.append(f"skipped {self._shown(path)}: {_why(exc)}")
+                return None
+
+        return self._live(day_dir, found, open_file, lambda f: f.schema_arrow.metadata)
+
+    def _live(self, day_dir: str, found: Records, load: Callable[[str], _F | None],
+              metadata: Callable[[_F], Mapping[bytes, bytes] | None]) -> list[tuple[str, _F]]:
+        """A day's record files, each loaded (``load``: None when it cannot be, which it
+        notes in ``found``), without those a compaction superseded (the ``SUPERSEDES`` of
+        another file's ``metadata``), which ``found`` lists; ``found`` counts the rest."""
         with self._errors("list the monitoring store"):
             names = sorted(self.fs.ls(day_dir, detail=False))
-        sources: dict[str, tuple[str, pq.ParquetFile]] = {}
+        loaded: dict[str, tuple[str, _F]] = {}
         superseded: set[str] = set()
         for path in names:
             base = posixpath.basename(path)
             if base.startswith(("_", ".")) or not base.endswith(".parquet"):
                 continue
-            try:
-                with self._errors("read the monitoring store"):
-                    file = opened.enter_context(self.fs.open(path, "rb"))
-                    source = pq.ParquetFile(file, read_dictionary=encoded)
-            except (pa.ArrowException, ValueError, OSError) as exc:
-                found.warnings.append(f"skipped {self._shown(path)}: {_why(exc)}")
+            item = load(path)
+            if item is None:
                 continue
-            sources[base] = (path, source)
-            meta = (source.schema_arrow.metadata or {}).get(SUPERSEDES)
+            loaded[base] = (path, item)
+            meta = (metadata(item) or {}).get(SUPERSEDES)
             if meta:
                 superseded.update(json.loads(meta))
         live = []
-        for base, (path, source) in sources.items():
+        for base, (path, item) in loaded.items():
             if base in superseded:
-                found.superseded.append(path)
+                found.superseded.append(posixpath.join(day_dir, base))
                 continue
             found.files += 1
-            live.append((path, source))
+            live.append((path, item))
         return live
 
     def _days(self, deployment_id: str, kind: str, since: datetime | None,
@@ -313,26 +325,9 @@ class MonitoringStore:
 
     def _read_day(self, day_dir: str, kind: str, found: Records,
                   columns: Sequence[str] | None = None) -> Iterator[pa.Table]:
-        with self._errors("list the monitoring store"):
-            names = sorted(self.fs.ls(day_dir, detail=False))
-        loaded: dict[str, pa.Table] = {}
-        superseded: set[str] = set()
-        for path in names:
-            base = posixpath.basename(path)
-            if base.startswith(("_", ".")) or not base.endswith(".parquet"):
-                continue
-            table = self._load(path, kind, found, columns)
-            if table is None:
-                continue
-            loaded[base] = table
-            meta = (table.schema.metadata or {}).get(SUPERSEDES)
-            if meta:
-                superseded.update(json.loads(meta))
-        for base, table in loaded.items():
-            if base in superseded:
-                found.superseded.append(posixpath.join(day_dir, base))
-                continue
-            found.files += 1
+        for _, table in self._live(day_dir, found,
+                                   lambda path: self._load(path, kind, found, columns),
+                                   lambda table: table.schema.metadata):
             yield table.replace_schema_metadata(None)
 
     def _load(self, path: str, kind: str, found: Records,

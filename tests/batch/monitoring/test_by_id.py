@@ -61,3 +61,19 @@ def test_the_bucket_of_an_id_is_its_text_s_whatever_the_array() -> None:
     assert (bucket_of(ids.cast(pa.large_string()), BUCKETS) == keys).all()
     assert keys[2] == keys[7] and len(set(bucket_of(
         pa.array([str(i) for i in range(1000)]), BUCKETS).tolist())) == BUCKETS
+
+
+def test_buckets_hashed_beforehand_give_the_same_shares(tmp_path: Path) -> None:
+    ids = [f"loan-{i % 900}" for i in range(5_000)]
+    shares = {}
+    for given in (False, True):
+        with IdBuckets(("left",), folder=tmp_path, rows_per_share=1_000) as split:
+            for k in range(0, 5_000, 1_000):
+                part = _table(ids[k:k + 1_000], "l")
+                keys = pa.array(bucket_of(part.column("association_id"), BUCKETS)) \
+                    if given else None
+                split.add("left", part, keys)
+            shares[given] = [sorted(s["left"].column("association_id").to_pylist())
+                             for s in split]
+            assert all(s for s in shares[given])
+    assert shares[True] == shares[False] and len(shares[True]) > 1
